@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Text.Json.Nodes;
+
+namespace NativeVq.Bench;
+
+/// <summary>One benchmark: measures and writes its figures into the JSON node it is given.</summary>
+public interface IBench
+{
+    string Name { get; }
+    void Run(BenchContext ctx, JsonObject result);
+}
+
+public static class BenchRegistry
+{
+    /// <summary>Every IBench in this assembly, in name order (each family adds its own file).</summary>
+    public static IEnumerable<IBench> All() => typeof(IBench).Assembly.GetTypes()
+        .Where(t => typeof(IBench).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)
+        .Select(t => (IBench)Activator.CreateInstance(t)!).OrderBy(b => b.Name);
+}
+
+public sealed class BenchContext(bool quick)
+{
+    /// <summary>--quick: fewer repetitions (a smoke run, not figures to report).</summary>
+    public bool Quick { get; } = quick;
+
+    /// <summary>
+    /// Median wall time in ms of <paramref name="action"/> after warm-up. Repeats until
+    /// <paramref name="minSeconds"/> have passed and at least <paramref name="minReps"/> runs were timed.
+    /// </summary>
+    public double MedianMs(Action action, double minSeconds = 2.0, int minReps = 5, int warmup = 2)
+    {
+        if (Quick) { minSeconds = 0.2; minReps = 2; warmup = 1; }
+        for (int i = 0; i < warmup; i++) action();
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < minReps || total.Elapsed.TotalSeconds < minSeconds)
+        {
+            var sw = Stopwatch.StartNew();
+            action();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+            if (times.Count > 10_000) break;
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>Managed bytes this thread allocates in one call of <paramref name="action"/> (after warm-up).</summary>
+    public static long AllocatedBytes(Action action)
+    {
+        action();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        action();
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    public static double Round(double v, int digits = 3) => Math.Round(v, digits);
+}

@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace NativeVq.Kernels;
+
+/// <summary>Memory of the ILGPU backends: one dense device buffer.</summary>
+public sealed class IlgpuMemory : DeviceMemory
+{
+    public IlgpuMemory(IlgpuBackend backend, int length, DType dtype) : base(backend, length, dtype)
+    {
+        // ILGPU refuses zero-length buffers on some accelerators; keep one element so views stay valid.
+        if (dtype == DType.F32) FloatBuffer = backend.Accelerator.Allocate1D<float>(Math.Max(1, length));
+        else IntBuffer = backend.Accelerator.Allocate1D<int>(Math.Max(1, length));
+    }
+
+    public MemoryBuffer1D<float, Stride1D.Dense>? FloatBuffer { get; }
+    public MemoryBuffer1D<int, Stride1D.Dense>? IntBuffer { get; }
+
+    public override void Release()
+    {
+        FloatBuffer?.Dispose();
+        IntBuffer?.Dispose();
+    }
+}
+
+/// <summary>
+/// The GPU path: every primitive is an ILGPU kernel (one file per family beside this one, e.g.
+/// ElementwiseKernels.cs) launched on <see cref="Accelerator"/> — a CUDA device for <c>cuda</c>, ILGPU's CPU
+/// simulator for <c>ilgpu-cpu</c>. Kernels are implicitly grouped, one thread per output element, and
+/// compiled once per backend on first use.
+/// </summary>
+public sealed partial class IlgpuBackend : Backend
+{
+    private readonly Context _context;
+    private readonly string _name;
+
+    internal IlgpuBackend(Context context, Accelerator accelerator, string name)
+    {
+        _context = context;
+        Accelerator = accelerator;
+        _name = name;
+    }
+
+    public Accelerator Accelerator { get; }
+
+    public override string Name => _name;
+
+    public override string Description => $"ILGPU {Accelerator.AcceleratorType}: {Accelerator.Name}, {Accelerator.MemorySize / (1 << 20)} MiB";
+
+    protected internal override DeviceMemory AllocateMemory(int length, DType dtype) => new IlgpuMemory(this, length, dtype);
+
+    public override void Upload(ReadOnlySpan<float> src, DeviceMemory dst)
+    {
+        if (src.Length == 0) return;
+        F(dst).SubView(0, src.Length).CopyFromCPU(ref MemoryMarshal.GetReference(src), src.Length);
+    }
+
+    public override void Upload(ReadOnlySpan<int> src, DeviceMemory dst)
+    {
+        if (src.Length == 0) return;
+        I(dst).SubView(0, src.Length).CopyFromCPU(ref MemoryMarshal.GetReference(src), src.Length);
+    }
+
+    public override void Download(DeviceMemory src, Span<float> dst)
+    {
+        if (dst.Length == 0) return;
+        Accelerator.Synchronize();
+        F(src).SubView(0, dst.Length).CopyToCPU(ref MemoryMarshal.GetReference(dst), dst.Length);
+    }
+
+    public override void Download(DeviceMemory src, Span<int> dst)
+    {
+        if (dst.Length == 0) return;
+        Accelerator.Synchronize();
+        I(src).SubView(0, dst.Length).CopyToCPU(ref MemoryMarshal.GetReference(dst), dst.Length);
+    }
+
+    public override void Synchronize() => Accelerator.Synchronize();
+
+    /// <summary>The tensor's float elements as a device view of exactly Numel elements.</summary>
+    internal ArrayView<float> F(Tensor t)
+    {
+        RequireBackend(this, t);
+        t.RequireDType(DType.F32);
+        return F(t.Memory).SubView(0, t.Numel);
+    }
+
+    internal ArrayView<int> I(Tensor t)
+    {
+        RequireBackend(this, t);
+        t.RequireDType(DType.I32);
+        return I(t.Memory).SubView(0, t.Numel);
+    }
+
+    private static ArrayView<float> F(DeviceMemory m) => ((IlgpuMemory)m).FloatBuffer!.View;
+    private static ArrayView<int> I(DeviceMemory m) => ((IlgpuMemory)m).IntBuffer!.View;
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        Accelerator.Dispose();
+        _context.Dispose();
+    }
+}

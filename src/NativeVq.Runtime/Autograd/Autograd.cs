@@ -1,0 +1,108 @@
+namespace NativeVq;
+
+/// <summary>One recorded op: which tensors it read and how to push its output gradient back into theirs.</summary>
+internal sealed class GradNode
+{
+    public GradNode(string op, Tensor[] inputs, Action<Tensor> backward)
+    {
+        Op = op;
+        Inputs = inputs;
+        BackwardFn = backward;
+    }
+
+    public string Op { get; }
+    public Tensor[] Inputs { get; }
+    /// <summary>Receives the output's gradient; accumulates into each input's <c>Grad</c> that requires one.</summary>
+    public Action<Tensor> BackwardFn { get; }
+}
+
+/// <summary>
+/// Reverse-mode autodiff. Ops call <see cref="Record"/>; <see cref="Backward"/> sorts the graph reachable from
+/// the loss topologically and runs each node's backward once, newest first. Gradients accumulate (+=) into
+/// <c>Tensor.Grad</c>, so parameters keep summing across calls until <c>ZeroGrad</c>.
+/// </summary>
+public static class Autograd
+{
+    [ThreadStatic] private static int _noGradDepth;
+
+    /// <summary>False inside a <see cref="NoGrad"/> scope: ops record nothing.</summary>
+    public static bool IsEnabled => _noGradDepth == 0;
+
+    /// <summary>Inference mode for the returned scope: no graph is built, no gradient memory is kept.</summary>
+    public static IDisposable NoGrad() => new NoGradScope();
+
+    private sealed class NoGradScope : IDisposable
+    {
+        private bool _done;
+        public NoGradScope() => _noGradDepth++;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            _noGradDepth--;
+        }
+    }
+
+    /// <summary>True when an op reading <paramref name="inputs"/> must record a node.</summary>
+    public static bool Needs(params Tensor?[] inputs)
+    {
+        if (!IsEnabled) return false;
+        foreach (var t in inputs) if (t is not null && t.RequiresGrad) return true;
+        return false;
+    }
+
+    /// <summary>Attaches a backward to <paramref name="output"/> when any input requires grad.</summary>
+    public static void Record(string op, Tensor output, Tensor?[] inputs, Action<Tensor> backward)
+    {
+        if (!Needs(inputs)) return;
+        var ins = inputs.Where(t => t is not null).Select(t => t!).ToArray();
+        output.RequiresGrad = true;
+        output.Node = new GradNode(op, ins, backward);
+    }
+
+    internal static void Backward(Tensor root, Tensor? upstream)
+    {
+        if (!root.RequiresGrad) throw new InvalidOperationException("Backward() on a tensor that does not require grad (was it computed under NoGrad, or from no parameter?)");
+        if (upstream is null)
+        {
+            if (root.Numel != 1) throw new InvalidOperationException($"Backward() without an upstream gradient needs a scalar, got {ShapeUtil.Format(root.Shape)}");
+            root.Backend.Fill(root.GradOrZeros(), 1f);
+        }
+        else
+        {
+            ShapeUtil.RequireSame(root, upstream, "Backward");
+            root.Backend.Axpby(upstream, root.GradOrZeros(), 1f, 1f);
+        }
+
+        foreach (var t in TopologicalOrder(root))
+        {
+            if (t.Node is null || t.Grad is null) continue;
+            t.Node.BackwardFn(t.Grad);
+        }
+    }
+
+    /// <summary>Nodes reachable from <paramref name="root"/>, outputs before the inputs they read.</summary>
+    private static List<Tensor> TopologicalOrder(Tensor root)
+    {
+        var order = new List<Tensor>();
+        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        // Iterative DFS: PixelSNAIL graphs are deep enough to make recursion a risk.
+        var stack = new Stack<(Tensor t, int next)>();
+        stack.Push((root, 0));
+        visited.Add(root);
+        while (stack.Count > 0)
+        {
+            var (t, next) = stack.Pop();
+            var inputs = t.Node?.Inputs ?? Array.Empty<Tensor>();
+            if (next < inputs.Length)
+            {
+                stack.Push((t, next + 1));
+                var child = inputs[next];
+                if (child.RequiresGrad && visited.Add(child)) stack.Push((child, 0));
+            }
+            else order.Add(t);
+        }
+        order.Reverse();
+        return order;
+    }
+}

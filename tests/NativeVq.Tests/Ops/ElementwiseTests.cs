@@ -1,0 +1,62 @@
+using NativeVq.Cpu;
+using NativeVq.Tests.Support;
+
+namespace NativeVq.Tests.Ops;
+
+public sealed class ElementwiseTests
+{
+    private static readonly Backend Cpu = CpuBackend.Instance;
+
+    [Theory]
+    [InlineData("relu")]
+    [InlineData("elu")]
+    [InlineData("sigmoid")]
+    [InlineData("tanh")]
+    public void UnaryGradientsMatchFiniteDifferences(string op)
+    {
+        Func<Tensor, Tensor> f = op switch { "relu" => F.Relu, "elu" => F.Elu, "sigmoid" => F.Sigmoid, _ => F.Tanh };
+        var x = GradCheck.RandomAwayFromZero(Cpu, 3, 0.05f, 2, 3, 5, 7);
+        GradCheck.Check(t => f(t[0]), [x]);
+    }
+
+    [Fact]
+    public void BinaryAndScaleGradientsMatchFiniteDifferences()
+    {
+        var a = GradCheck.Random(Cpu, 1, 3, 4, 5);
+        var b = GradCheck.Random(Cpu, 2, 3, 4, 5);
+        GradCheck.Check(t => F.Add(F.Mul(t[0], t[1]), F.Scale(F.Sub(t[0], t[1]), 0.5f)), [a, b]);
+    }
+
+    [Theory]
+    [InlineData("act_relu", "relu")]
+    [InlineData("act_elu", "elu")]
+    [InlineData("act_sigmoid", "sigmoid")]
+    public void ActivationsMatchGolden(string name, string op)
+    {
+        var g = new GoldenCase(name);
+        var x = g.Load(Cpu, "x", requiresGrad: true);
+        var y = op switch { "relu" => F.Relu(x), "elu" => F.Elu(x), _ => F.Sigmoid(x) };
+        var outName = g.T.Keys.Single(k => g.T[k].Role == "output");
+        g.AssertClose(outName, y);
+        y.Backward(g.Load(Cpu, "upstream:" + outName));
+        g.AssertGrad("x", x);
+    }
+
+    [Fact]
+    public void MatmulGradientsMatchFiniteDifferences()
+    {
+        var a = GradCheck.Random(Cpu, 4, 3, 5, 7);
+        var b = GradCheck.Random(Cpu, 5, 3, 7, 2);
+        GradCheck.Check(t => F.Matmul(t[0], t[1]), [a, b]);
+        var c = GradCheck.Random(Cpu, 6, 1, 9);
+        var d = GradCheck.Random(Cpu, 7, 9, 4);
+        GradCheck.Check(t => F.Matmul(t[0], t[1]), [c, d]);
+    }
+
+    [Fact]
+    public void ReshapePassesGradientsThrough()
+    {
+        var x = GradCheck.Random(Cpu, 8, 2, 6);
+        GradCheck.Check(t => F.Tanh(F.Reshape(t[0], 3, -1)), [x]);
+    }
+}
