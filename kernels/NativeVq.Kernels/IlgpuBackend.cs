@@ -99,6 +99,7 @@ public sealed partial class IlgpuBackend : Backend
     public override void Dispose()
     {
         base.Dispose();
+        _partials?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }
