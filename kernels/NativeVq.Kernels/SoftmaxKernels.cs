@@ -1,0 +1,155 @@
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+
+namespace NativeVq.Kernels;
+
+/// <summary>
+/// Softmax family on the GPU. CPU twin: src/NativeVq.Runtime/Cpu/Softmax.cs (CpuSoftmax).
+/// Tests: tests/NativeVq.Tests/Kernels/SoftmaxParityTests.cs; bench: bench/NativeVq.Bench/AttentionBench.cs.
+/// Reductions over a softmax axis run sequentially inside one thread (one thread per position or per output
+/// element), so every result has a fixed summation order and needs no shared memory or atomics.
+/// Flags are ints (ILGPU kernel parameters must be blittable; bool is not).
+/// </summary>
+public static class SoftmaxKernels
+{
+    /// <summary>One thread per position (i, p) of x viewed as [n, c, hw]: max, Σexp, then write.</summary>
+    public static void SoftmaxChannels(Index1D index, ArrayView<float> x, ArrayView<float> y, int c, int hw, int log)
+    {
+        int i = index / hw, p = index - i * hw, o = i * c * hw + p;
+        float m = x[o];
+        for (int ch = 1; ch < c; ch++) m = XMath.Max(m, x[o + ch * hw]);
+        float s = 0f;
+        for (int ch = 0; ch < c; ch++) s += XMath.Exp(x[o + ch * hw] - m);
+        if (log != 0)
+        {
+            float ls = XMath.Log(s);
+            for (int ch = 0; ch < c; ch++) y[o + ch * hw] = (x[o + ch * hw] - m) - ls;
+        }
+        else
+        {
+            float inv = 1f / s;
+            for (int ch = 0; ch < c; ch++) y[o + ch * hw] = XMath.Exp(x[o + ch * hw] - m) * inv;
+        }
+    }
+
+    /// <summary>One thread per position: dx += y(dy − Σ y·dy), or dy − exp(y)·Σ dy for log-softmax.</summary>
+    public static void SoftmaxChannelsBackward(Index1D index, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int c, int hw, int log)
+    {
+        int i = index / hw, p = index - i * hw, o = i * c * hw + p;
+        float d = 0f;
+        for (int ch = 0; ch < c; ch++) d += log != 0 ? dy[o + ch * hw] : y[o + ch * hw] * dy[o + ch * hw];
+        for (int ch = 0; ch < c; ch++)
+        {
+            int j = o + ch * hw;
+            dx[j] += log != 0 ? dy[j] - XMath.Exp(y[j]) * d : y[j] * (dy[j] - d);
+        }
+    }
+
+    /// <summary>One thread per position: nll and logsumexp; a target outside [0, k) gives NaN.</summary>
+    public static void CrossEntropy(Index1D index, ArrayView<float> x, ArrayView<int> targets, ArrayView<float> nll, ArrayView<float> lse, int k, int hw)
+    {
+        int i = index / hw, p = index - i * hw, o = i * k * hw + p;
+        float m = x[o];
+        for (int ch = 1; ch < k; ch++) m = XMath.Max(m, x[o + ch * hw]);
+        float s = 0f;
+        for (int ch = 0; ch < k; ch++) s += XMath.Exp(x[o + ch * hw] - m);
+        float ls = XMath.Log(s);
+        lse[index] = m + ls;
+        int t = targets[index];
+        nll[index] = t >= 0 && t < k ? (m - x[o + t * hw]) + ls : float.NaN;
+    }
+
+    /// <summary>One thread per logit: dx += dnll·(exp(x − lse) − [class = target]).</summary>
+    public static void CrossEntropyBackward(Index1D index, ArrayView<float> x, ArrayView<int> targets, ArrayView<float> lse, ArrayView<float> dnll, ArrayView<float> dx, int k, int hw)
+    {
+        int chw = k * hw, i = index / chw, r = index - i * chw, ch = r / hw, p = r - ch * hw, q = i * hw + p;
+        float g = XMath.Exp(x[index] - lse[q]);
+        if (targets[q] == ch) g -= 1f;
+        dx[index] += dnll[q] * g;
+    }
+
+    /// <summary>
+    /// One thread per element (b, s, t) of [batch, n, n]: each recomputes its row's max and Σexp over the
+    /// allowed keys (n is small in attention, and batch·n² threads keep a GPU busy where batch·n would not).
+    /// All threads of a row reduce in the same order, so the row sums to 1 consistently.
+    /// </summary>
+    public static void MaskedSoftmaxRows(Index1D index, ArrayView<float> x, ArrayView<float> y, int n, float scale, int strict)
+    {
+        int row = index / n, t = index - row * n, s = row % n, len = strict != 0 ? s : s + 1;
+        if (t >= len)
+        {
+            y[index] = 0f;
+            return;
+        }
+        int o = row * n;
+        float m = scale * x[o];
+        for (int u = 1; u < len; u++) m = XMath.Max(m, scale * x[o + u]);
+        float sum = 0f;
+        for (int u = 0; u < len; u++) sum += XMath.Exp(scale * x[o + u] - m);
+        y[index] = XMath.Exp(scale * x[index] - m) / sum;
+    }
+
+    /// <summary>One thread per element: dx += scale·P(dP − Σ_u P·dP) over the allowed keys; masked entries untouched.</summary>
+    public static void MaskedSoftmaxRowsBackward(Index1D index, ArrayView<float> p, ArrayView<float> dp, ArrayView<float> dx, int n, float scale, int strict)
+    {
+        int row = index / n, t = index - row * n, s = row % n, len = strict != 0 ? s : s + 1;
+        if (t >= len) return;
+        int o = row * n;
+        float d = 0f;
+        for (int u = 0; u < len; u++) d += p[o + u] * dp[o + u];
+        dx[index] += scale * p[index] * (dp[index] - d);
+    }
+}
+
+public sealed partial class IlgpuBackend
+{
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>? _softmaxChannels;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>? _softmaxChannelsBackward;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? _crossEntropy;
+    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>? _crossEntropyBackward;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>? _maskedSoftmax;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>? _maskedSoftmaxBackward;
+
+    protected override void SoftmaxChannelsCore(Tensor x, Tensor y, int n, int c, int hw, bool log)
+    {
+        if (n * c * hw == 0) return;
+        _softmaxChannels ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(SoftmaxKernels.SoftmaxChannels);
+        _softmaxChannels(n * hw, F(x), F(y), c, hw, log ? 1 : 0);
+    }
+
+    protected override void SoftmaxChannelsBackwardCore(Tensor y, Tensor dy, Tensor dx, int n, int c, int hw, bool log)
+    {
+        if (n * c * hw == 0) return;
+        _softmaxChannelsBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(SoftmaxKernels.SoftmaxChannelsBackward);
+        _softmaxChannelsBackward(n * hw, F(y), F(dy), F(dx), c, hw, log ? 1 : 0);
+    }
+
+    protected override void CrossEntropyCore(Tensor logits, Tensor targets, Tensor nll, Tensor lse, int n, int k, int hw)
+    {
+        if (n * k * hw == 0) return;
+        _crossEntropy ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(SoftmaxKernels.CrossEntropy);
+        _crossEntropy(n * hw, F(logits), I(targets), F(nll), F(lse), k, hw);
+    }
+
+    protected override void CrossEntropyBackwardCore(Tensor logits, Tensor targets, Tensor lse, Tensor dnll, Tensor dlogits, int n, int k, int hw)
+    {
+        if (n * k * hw == 0) return;
+        _crossEntropyBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(SoftmaxKernels.CrossEntropyBackward);
+        _crossEntropyBackward(n * k * hw, F(logits), I(targets), F(lse), F(dnll), F(dlogits), k, hw);
+    }
+
+    protected override void MaskedSoftmaxRowsCore(Tensor scores, Tensor probs, int batch, int n, float scale, bool strict)
+    {
+        if (batch * n == 0) return;
+        _maskedSoftmax ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float, int>(SoftmaxKernels.MaskedSoftmaxRows);
+        _maskedSoftmax(batch * n * n, F(scores), F(probs), n, scale, strict ? 1 : 0);
+    }
+
+    protected override void MaskedSoftmaxRowsBackwardCore(Tensor probs, Tensor dprobs, Tensor dscores, int batch, int n, float scale, bool strict)
+    {
+        if (batch * n == 0) return;
+        _maskedSoftmaxBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float, int>(SoftmaxKernels.MaskedSoftmaxRowsBackward);
+        _maskedSoftmaxBackward(batch * n * n, F(probs), F(dprobs), F(dscores), n, scale, strict ? 1 : 0);
+    }
+}

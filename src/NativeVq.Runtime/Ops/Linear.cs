@@ -1,0 +1,69 @@
+namespace NativeVq;
+
+public static partial class F
+{
+    /// <summary>
+    /// Fully connected layer with PyTorch's weight layout: y = x·wᵀ + b for x [B, in], w [out, in], b [out].
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor w, Tensor? b = null)
+    {
+        RequireSameBackend("linear", x, w, b);
+        if (x.Rank != 2 || w.Rank != 2 || w.Dim(1) != x.Dim(1) || (b is not null && (b.Rank != 1 || b.Dim(0) != w.Dim(0))))
+            throw new ArgumentException($"linear: x {ShapeUtil.Format(x.Shape)}, w {ShapeUtil.Format(w.Shape)}{(b is null ? "" : ", b " + ShapeUtil.Format(b.Shape))} do not fit x [B,in], w [out,in], b [out]");
+        int batch = x.Dim(0), inF = x.Dim(1), outF = w.Dim(0);
+        var be = x.Backend;
+        var y = Tensor.Empty(be, batch, outF);
+        be.Gemm(new GemmSpec(false, true, batch, outF, inF), x, w, y);
+        if (b is not null) be.AddChannelBias(b, y, batch, outF, 1);
+        Autograd.Record("linear", y, [x, w, b], g =>
+        {
+            // dx = dy·w, dw = dyᵀ·x, db = Σ_rows dy (all accumulated).
+            if (x.RequiresGrad) be.Gemm(new GemmSpec(false, false, batch, inF, outF, Beta: 1f), g, w, x.GradOrZeros());
+            if (w.RequiresGrad) be.Gemm(new GemmSpec(true, false, outF, inF, batch, Beta: 1f), g, x, w.GradOrZeros());
+            if (b is not null && b.RequiresGrad) be.ChannelSum(g, b.GradOrZeros(), batch, outF, 1);
+        });
+        return y;
+    }
+
+    /// <summary>
+    /// A Linear layer applied at every position of [B, C, ...] over the channel dimension (a 1×1 convolution
+    /// without the conv machinery): y[b] = w·x[b] + bias, w [out, C]. Stays in NCHW — one batched GEMM with the
+    /// weight shared across images (StrideA = 0), so no transpose to [B·HW, C] is needed.
+    /// </summary>
+    public static Tensor ChannelLinear(Tensor x, Tensor w, Tensor? b = null)
+    {
+        RequireSameBackend("channel_linear", x, w, b);
+        if (x.Rank < 2 || w.Rank != 2 || w.Dim(1) != x.Dim(1) || (b is not null && (b.Rank != 1 || b.Dim(0) != w.Dim(0))))
+            throw new ArgumentException($"channel_linear: x {ShapeUtil.Format(x.Shape)}, w {ShapeUtil.Format(w.Shape)}{(b is null ? "" : ", b " + ShapeUtil.Format(b.Shape))} do not fit x [B,C,...], w [out,C], b [out]");
+        int batch = x.Dim(0), c = x.Dim(1), o = w.Dim(0), hw = batch * c == 0 ? 0 : x.Numel / (batch * c);
+        var shape = (int[])x.Shape.Clone();
+        shape[1] = o;
+        var be = x.Backend;
+        var y = Tensor.Empty(be, shape);
+        be.Gemm(new GemmSpec(false, false, o, hw, c, Batch: batch, StrideA: 0, StrideB: c * hw, StrideC: o * hw), w, x, y);
+        if (b is not null) be.AddChannelBias(b, y, batch, o, hw);
+        Autograd.Record("channel_linear", y, [x, w, b], g =>
+        {
+            if (x.RequiresGrad)   // dx[b] += wᵀ·dy[b]
+                be.Gemm(new GemmSpec(true, false, c, hw, o, Beta: 1f, Batch: batch, StrideA: 0, StrideB: o * hw, StrideC: c * hw), w, g, x.GradOrZeros());
+            if (w.RequiresGrad)
+            {
+                // dw = Σ_b dy[b]·x[b]ᵀ. A batched GEMM may not accumulate several batches into one C (StrideC = 0
+                // races on the GPU), so form the per-image products, then sum them with a GEMV against ones.
+                if (batch == 1)
+                    be.Gemm(new GemmSpec(false, true, o, c, hw, Beta: 1f), g, x, w.GradOrZeros());
+                else
+                {
+                    var per = Tensor.Empty(be, batch, o * c);
+                    be.Gemm(new GemmSpec(false, true, o, c, hw, Batch: batch, StrideA: o * hw, StrideB: c * hw, StrideC: o * c), g, x, per);
+                    var ones = Tensor.Full(be, 1f, batch);
+                    be.Gemm(new GemmSpec(true, false, 1, o * c, batch, Beta: 1f), ones, per, w.GradOrZeros());
+                    per.Dispose();
+                    ones.Dispose();
+                }
+            }
+            if (b is not null && b.RequiresGrad) be.ChannelSum(g, b.GradOrZeros(), batch, o, hw);
+        });
+        return y;
+    }
+}
