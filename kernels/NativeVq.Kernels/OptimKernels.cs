@@ -15,8 +15,8 @@ public static class OptimKernels
     {
         float gi = g[i];
         if (a.WeightDecay != 0f) gi += p[i] * a.WeightDecay;
-        float mi = m[i] * a.Beta1 + gi * (1f - a.Beta1);
-        float vi = v[i] * a.Beta2 + (gi * gi) * (1f - a.Beta2);
+        float mi = m[i] * a.Beta1 + gi * a.OneMinusBeta1;
+        float vi = v[i] * a.Beta2 + (gi * gi) * a.OneMinusBeta2;
         float denom = XMath.Sqrt(vi) / a.Bc2Sqrt + a.Eps;
         p[i] -= a.StepSize * (mi / denom);
         m[i] = mi;

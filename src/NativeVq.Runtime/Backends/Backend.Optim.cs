@@ -2,15 +2,17 @@ namespace NativeVq;
 
 /// <summary>
 /// One Adam update's scalars. The bias corrections are computed in double on the host (as PyTorch does)
-/// and passed as floats: <see cref="StepSize"/> = lr / (1 − β1ᵗ), <see cref="Bc2Sqrt"/> = sqrt(1 − β2ᵗ).
+/// and passed as floats: <see cref="StepSize"/> = lr / (1 − β1ᵗ), <see cref="Bc2Sqrt"/> = sqrt(1 − β2ᵗ). The
+/// weights 1 − β are also formed in double, as torch does with its Python-float betas: (float)(1 − 0.999) is
+/// 0.001f, whereas 1f − 0.999f is 0.00100005f, which moves exp_avg_sq by 5e-5 relative.
 /// </summary>
-public readonly record struct AdamArgs(float Beta1, float Beta2, float Eps, float WeightDecay, float StepSize, float Bc2Sqrt)
+public readonly record struct AdamArgs(float Beta1, float Beta2, float OneMinusBeta1, float OneMinusBeta2, float Eps, float WeightDecay, float StepSize, float Bc2Sqrt)
 {
     /// <summary>The arguments of step <paramref name="t"/> (1-based), bias corrections in double.</summary>
     public static AdamArgs ForStep(double lr, double beta1, double beta2, double eps, double weightDecay, long t)
     {
         double bc1 = 1 - Math.Pow(beta1, t), bc2 = 1 - Math.Pow(beta2, t);
-        return new AdamArgs((float)beta1, (float)beta2, (float)eps, (float)weightDecay, (float)(lr / bc1), (float)Math.Sqrt(bc2));
+        return new AdamArgs((float)beta1, (float)beta2, (float)(1 - beta1), (float)(1 - beta2), (float)eps, (float)weightDecay, (float)(lr / bc1), (float)Math.Sqrt(bc2));
     }
 }
 

@@ -30,7 +30,7 @@ public static unsafe class CpuOptim
     private static void AdamRange(float* p, float* g, float* m, float* v, AdamArgs a, int s, int e)
     {
         int w = Vector<float>.Count, i = s;
-        float c1 = 1f - a.Beta1, c2 = 1f - a.Beta2;
+        float c1 = a.OneMinusBeta1, c2 = a.OneMinusBeta2;
         var b1 = new Vector<float>(a.Beta1); var b2 = new Vector<float>(a.Beta2);
         var vc1 = new Vector<float>(c1); var vc2 = new Vector<float>(c2);
         var wd = new Vector<float>(a.WeightDecay); var eps = new Vector<float>(a.Eps);

@@ -58,11 +58,17 @@ public sealed class Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float
             var p = _params[i];
             if (p.Grad is null) continue;
             int t = ++steps[i];
-            var args = AdamArgs.ForStep(Lr, Beta1, Beta2, Eps, WeightDecay, t);
+            var args = AdamArgs.ForStep(AsDecimal(Lr), AsDecimal(Beta1), AsDecimal(Beta2), AsDecimal(Eps), AsDecimal(WeightDecay), t);
             p.Backend.AdamStep(p, p.Grad, state[i].M, state[i].V, args);
         }
         StepCount++;
     }
+
+    /// <summary>
+    /// The double a user meant by a float hyper-parameter (0.999f → 0.999, its shortest round-trip decimal), so the
+    /// host-side double arithmetic matches torch, whose hyper-parameters are Python doubles.
+    /// </summary>
+    internal static double AsDecimal(float f) => double.Parse(f.ToString("R", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Sets every parameter's gradient to zero (keeps the buffers).</summary>
     public void ZeroGrad()
