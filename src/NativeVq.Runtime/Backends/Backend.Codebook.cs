@@ -1,0 +1,54 @@
+namespace NativeVq;
+
+// Vector quantisation: nearest-code search, code gather (embedding lookup) and one-hot encoding.
+// Latents are NCHW [N, D, H, W]; a "position" is (n, h, w), taken in that order (hw = H·W); codes are int32 [N, H, W].
+public abstract partial class Backend
+{
+    /// <summary>
+    /// indices[n,p] = argmin_k (|z|² − 2 z·e_k + |e_k|²) over the K rows of <paramref name="codebook"/> [K, D];
+    /// ties go to the lowest index (a duplicated codebook row must never win over its first copy).
+    /// </summary>
+    public void NearestCode(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k)
+    {
+        double positions = (double)n * hw;
+        using var _ = Profiler.Kernel(this, "nearest_code", 2.0 * positions * k * d, 4.0 * (positions * d + (double)k * d + positions), z, codebook, indices);
+        NearestCodeCore(z, codebook, indices, n, d, hw, k);
+    }
+
+    /// <summary>zq[n,c,p] = codebook[indices[n,p], c] (forward: overwrites zq).</summary>
+    public void GatherCodes(Tensor codebook, Tensor indices, Tensor zq, int n, int d, int hw, int k)
+    {
+        using var _ = Profiler.Kernel(this, "gather_codes", 0, 4.0 * (2.0 * n * d * hw + (double)n * hw), codebook, indices, zq);
+        GatherCodesCore(codebook, indices, zq, n, d, hw, k);
+    }
+
+    /// <summary>dcodebook[indices[n,p], c] += dzq[n,c,p] (backward of <see cref="GatherCodes"/>: accumulates).</summary>
+    public void GatherCodesBackward(Tensor dzq, Tensor indices, Tensor dcodebook, int n, int d, int hw, int k)
+    {
+        using var _ = Profiler.Kernel(this, "gather_codes.backward", (double)n * d * hw, 4.0 * (3.0 * n * d * hw + (double)n * hw), dzq, indices, dcodebook);
+        GatherCodesBackwardCore(dzq, indices, dcodebook, n, d, hw, k);
+    }
+
+    /// <summary>
+    /// y[n,c,p] = (indices[n,p] == c) for y [N, K, H, W] (overwrites y). A code outside [0, K) is an error
+    /// (<see cref="ArgumentOutOfRangeException"/> naming the position), never a silent all-zero column.
+    /// </summary>
+    public void OneHot(Tensor indices, Tensor y, int n, int k, int hw)
+    {
+        using var _ = Profiler.Kernel(this, "one_hot", 0, 4.0 * ((double)n * k * hw + (double)n * hw), indices, y);
+        OneHotCore(indices, y, n, k, hw);
+    }
+
+    protected abstract void NearestCodeCore(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k);
+    protected abstract void GatherCodesCore(Tensor codebook, Tensor indices, Tensor zq, int n, int d, int hw, int k);
+    protected abstract void GatherCodesBackwardCore(Tensor dzq, Tensor indices, Tensor dcodebook, int n, int d, int hw, int k);
+    protected abstract void OneHotCore(Tensor indices, Tensor y, int n, int k, int hw);
+
+    /// <summary>The message both backends use for a code out of range.</summary>
+    internal static ArgumentOutOfRangeException CodeOutOfRange(string op, int flatPosition, int code, int k, int hw)
+    {
+        int image = flatPosition / Math.Max(1, hw), p = flatPosition - image * Math.Max(1, hw);
+        return new ArgumentOutOfRangeException("indices",
+            $"{op}: code {code} at image {image}, position {p} (flat {flatPosition}) is outside [0, {k}) — wrong codebook size, or corrupt codes?");
+    }
+}

@@ -1,0 +1,67 @@
+using NativeVq.Cpu;
+using NativeVq.Tests.Support;
+
+namespace NativeVq.Tests.Ops;
+
+public sealed class LossTests
+{
+    private static readonly Backend Cpu = CpuBackend.Instance;
+
+    [Theory]
+    [InlineData("loss_mse")]
+    [InlineData("loss_l1")]
+    public void LossMatchesGolden(string name)
+    {
+        var gc = new GoldenCase(name);
+        using var scope = new TensorScope();
+        var x = gc.Load(Cpu, "input", requiresGrad: true);
+        var t = gc.Load(Cpu, "target", requiresGrad: true);
+        var loss = name == "loss_mse" ? F.MseLoss(x, t) : F.L1Loss(x, t);
+        gc.AssertClose("loss", loss);
+        loss.Backward(gc.Load(Cpu, "upstream:loss"));
+        gc.AssertGrad("input", x);
+        gc.AssertGrad("target", t);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 3, 5)]
+    [InlineData(2, 3, 7, 9)]
+    [InlineData(1, 1, 41, 53)] // > 1024 elements: several blocks
+    public void LossGradientsMatchFiniteDifferences(int n, int c, int h, int w)
+    {
+        var a = GradCheck.Random(Cpu, 61, n, c, h, w);
+        var b = GradCheck.Random(Cpu, 62, n, c, h, w);
+        GradCheck.Check(t => F.MseLoss(t[0], t[1]), [a, b]);
+        // L1: draw b = a + δ with |δ| ≥ 0.1 so the ±h nudges never cross the kink at a = b.
+        var delta = GradCheck.RandomAwayFromZero(Cpu, 63, 0.1f, n, c, h, w);
+        var b1 = F.Add(a, delta).Detach();
+        GradCheck.Check(t => F.L1Loss(t[0], t[1]), [a, b1], atol: 1e-3);
+    }
+
+    [Fact]
+    public void L1SignOfZeroIsZeroAndOnlyNeededGradsAreWritten()
+    {
+        var a = Tensor.FromArray(Cpu, new[] { 1f, 2f, 3f, 4f }, 4);
+        var b = Tensor.FromArray(Cpu, new[] { 1f, 1f, 5f, 4f }, 4);
+        a.RequiresGrad = true;
+        var l = F.L1Loss(a, b);
+        Assert.Equal(0.75f, l.Item());
+        l.Backward();
+        Assert.Equal(new[] { 0f, 0.25f, -0.25f, 0f }, a.Grad!.ToArray());
+        Assert.Null(b.Grad);
+    }
+
+    [Fact]
+    public void LossIsDeterministicOverManyElements()
+    {
+        var a = GradCheck.Random(Cpu, 64, 300_007);
+        var b = GradCheck.Random(Cpu, 65, 300_007);
+        float l1 = F.MseLoss(a, b).Item(), l2 = F.MseLoss(a, b).Item();
+        Assert.Equal(l1, l2);
+        var av = a.ToArray(); var bv = b.ToArray();
+        double exact = 0;
+        for (int i = 0; i < av.Length; i++) exact += Math.Pow((double)av[i] - bv[i], 2);
+        exact /= av.Length;
+        Assert.True(Math.Abs(l1 - exact) < 1e-6 * exact + 1e-7, $"{l1} vs {exact}");
+    }
+}
