@@ -34,7 +34,7 @@ public sealed class VectorQuantizer : Module
     public VqResult Forward(Tensor zE) => F.VectorQuantize(zE, Codebook, Beta);
 
     /// <summary>Codes → z_q [N, D, H, W].</summary>
-    public Tensor Lookup(Tensor indices) => F.Embed(indices, Codebook);
+    public Tensor Lookup(Tensor indices) => F.GatherCodes(Codebook, indices);
 
     private sealed class Holder : Module
     {
