@@ -107,6 +107,27 @@ public sealed class ImageIOTests
     }
 
     [Fact]
+    public void DownscaleByTwoAveragesPairsAndUpscaleInterpolates()
+    {
+        // Row values 0,10,20,...: halving averages neighbours (triangle of support 2 → weights 1/8,3/8,3/8,1/8).
+        var px = new byte[16 * 2];
+        for (int y = 0; y < 2; y++) for (int x = 0; x < 16; x++) px[y * 16 + x] = (byte)(x * 10);
+        var dst = new float[8 * 8];
+        NativeVq.Data.Resample.ToChw(px, 16, 2, 1, dst, 8, ResizeMode.Stretch, nearest: false);
+        for (int o = 1; o < 7; o++) Assert.Equal((20 * o + 5) * (2f / 255f) - 1f, dst[o], 1e-4f);
+        // Upscaling 2 → 4 (half-pixel centres): 0, 0.25, 0.75, 1 of the way between the two pixels.
+        var up = new float[16];
+        NativeVq.Data.Resample.ToChw([0, 100, 0, 100], 2, 2, 1, up, 4, ResizeMode.Stretch, nearest: false);
+        Assert.Equal(new[] { 0f, 25f, 75f, 100f }.Select(v => v * (2f / 255f) - 1f), up.Take(4), new Comparer());
+    }
+
+    private sealed class Comparer : IEqualityComparer<float>
+    {
+        public bool Equals(float a, float b) => Math.Abs(a - b) < 1e-4f;
+        public int GetHashCode(float x) => 0;
+    }
+
+    [Fact]
     public void ConversionIsReported()
     {
         using var d = new TempDir();
