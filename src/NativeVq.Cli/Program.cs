@@ -1,2 +1,12 @@
-Console.Error.WriteLine("nativevq: the command line arrives with the VQ-VAE work; see README.md");
-return 2;
+using System.CommandLine;
+using NativeVq.Cli.Commands;
+
+var root = new RootCommand(
+    "NativeVq: image anomaly detection trained on normal images only (VQ-VAE + PixelSNAIL prior), " +
+    "pure C# on its own neural runtime. Start with `nativevq demo`.");
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(EncodeCommand.Create());
+root.Subcommands.Add(ReconstructCommand.Create());
+root.Subcommands.Add(DevicesCommand.Create());
+return root.Parse(args).Invoke();

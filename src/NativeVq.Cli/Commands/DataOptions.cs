@@ -1,0 +1,37 @@
+using System.CommandLine;
+using NativeVq.Data;
+
+namespace NativeVq.Cli.Commands;
+
+/// <summary>The options that say which images to read and how to shape them.</summary>
+internal sealed class DataOptions
+{
+    public Option<string> Data { get; } = Cli.Required<string>("--data", "Images to read: a folder (searched recursively), an MVTec AD category folder, or MNIST IDX files (a *-images-idx3-ubyte[.gz] file or the folder holding it).");
+    public Option<string> Format { get; } = new("--format") { Description = "Data layout: auto, folder, mvtec or idx.", DefaultValueFactory = _ => "auto" };
+    public Option<int> Size { get; } = new("--size") { Description = "Images are resized (and centre-cropped to a square) to this many pixels per side; MNIST's 28x28 is zero-padded to 32.", DefaultValueFactory = _ => 32 };
+    public Option<int> Channels { get; } = new("--channels") { Description = "1 (grayscale) or 3 (RGB); 0 detects from the first image. Images of the other kind are converted (said once).", DefaultValueFactory = _ => 0 };
+    public Option<int?> NormalClass { get; } = new("--normal-class") { Description = "IDX data: keep only this digit class (the normal class of the one-vs-rest protocol)." };
+    public Option<long> MaxPixels { get; } = new("--max-pixels") { Description = "Refuse images with more pixels than this before decoding them.", DefaultValueFactory = _ => ImageLoadOptions.DefaultMaxPixels };
+
+    public void AddTo(Command c)
+    {
+        c.Options.Add(Data); c.Options.Add(Format); c.Options.Add(Size); c.Options.Add(Channels); c.Options.Add(NormalClass); c.Options.Add(MaxPixels);
+    }
+
+    public IImageDataset Open(ParseResult r)
+    {
+        bool said = false;
+        var ds = DatasetFactory.Open(r.GetValue(Data)!, new DatasetOptions
+        {
+            Format = r.GetValue(Format),
+            Size = r.GetValue(Size),
+            Channels = r.GetValue(Channels),
+            NormalClass = r.GetValue(NormalClass),
+            MaxPixels = r.GetValue(MaxPixels),
+            Split = "train",
+            Notice = msg => { if (!said) { said = true; Console.Error.WriteLine($"note: {msg}"); } },
+        });
+        Console.Error.WriteLine($"data: {ds.Count} images, {ds.Channels}x{ds.Size}x{ds.Size}");
+        return ds;
+    }
+}

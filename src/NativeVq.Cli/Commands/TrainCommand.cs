@@ -1,0 +1,74 @@
+using System.CommandLine;
+using NativeVq.Models;
+using NativeVq.Models.Training;
+
+namespace NativeVq.Cli.Commands;
+
+/// <summary>`nativevq train vqvae ...` (the prior follows in `train prior`).</summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var train = new Command("train", "Train a model into a run folder.");
+        train.Subcommands.Add(VqVae());
+        return train;
+    }
+
+    private static Command VqVae()
+    {
+        var data = new DataOptions();
+        var outDir = Cli.Required<string>("--out", "Run folder to write: vqvae.nvq (checkpoint), config.json, metrics.jsonl, recon.png and recon_epochNNN.png (inputs above reconstructions).");
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the data.", DefaultValueFactory = _ => 20 };
+        var batch = new Option<int>("--batch") { Description = "Images per optimizer step.", DefaultValueFactory = _ => 32 };
+        var lr = new Option<float>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4f };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same options); the loss curve continues exactly." };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Stop after this many optimizer steps in total, with a checkpoint (0 = run all epochs).", DefaultValueFactory = _ => 0 };
+        var clip = new Option<float>("--clip-norm") { Description = "Clip gradients to this global L2 norm (0 = off).", DefaultValueFactory = _ => 0f };
+        var channelsW = new Option<int>("--width") { Description = "Convolution channels of encoder and decoder (default: 64 up to 32 px, 128 above).", DefaultValueFactory = _ => 0 };
+        var codes = new Option<int>("--codes") { Description = "Codebook size K (default: 128 up to 32 px, 256 above).", DefaultValueFactory = _ => 0 };
+        var dim = new Option<int>("--embedding-dim") { Description = "Code vector size D (default: 32 up to 32 px, 64 above).", DefaultValueFactory = _ => 0 };
+        var down = new Option<int>("--downsample") { Description = "Image-to-code-grid factor, 4 or 8 (default: 4 below 128 px, 8 from 128 px).", DefaultValueFactory = _ => 0 };
+        var recon = new Option<string>("--recon-loss") { Description = "Reconstruction loss: mse or l1.", DefaultValueFactory = _ => "mse" };
+        var device = Cli.Device();
+        var seed = Cli.Seed();
+        var profile = Cli.Profile();
+        var quiet = Cli.Quiet();
+
+        var cmd = new Command("vqvae", "Train a VQ-VAE (images -> grid of discrete codes) on normal images.");
+        data.AddTo(cmd);
+        foreach (var o in new Option[] { outDir, epochs, batch, lr, resume, maxSteps, clip, channelsW, codes, dim, down, recon, device, seed, profile, quiet }) cmd.Options.Add(o);
+        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        {
+            ProgressBar.Silent = r.GetValue(quiet);
+            var ds = data.Open(r);
+            var cfg = VqVaeConfig.ForImage(ds.Size, ds.Channels);
+            cfg = cfg with
+            {
+                Channels = Or(r.GetValue(channelsW), cfg.Channels),
+                CodebookSize = Or(r.GetValue(codes), cfg.CodebookSize),
+                EmbeddingDim = Or(r.GetValue(dim), cfg.EmbeddingDim),
+                Downsample = Or(r.GetValue(down), cfg.Downsample),
+                ReconLoss = r.GetValue(recon)!,
+            };
+            cfg.Validate();
+            var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var trainer = new VqVaeTrainer(backend, ds, cfg, new VqVaeTrainOptions
+            {
+                Out = r.GetValue(outDir)!,
+                Epochs = r.GetValue(epochs),
+                Batch = r.GetValue(batch),
+                Lr = r.GetValue(lr),
+                Seed = r.GetValue(seed),
+                Resume = r.GetValue(resume),
+                MaxSteps = r.GetValue(maxSteps),
+                ClipNorm = r.GetValue(clip),
+            });
+            trainer.Run();
+            Console.Error.WriteLine($"model written to {Path.Combine(r.GetValue(outDir)!, VqVaeTrainer.CheckpointName)}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static int Or(int value, int fallback) => value > 0 ? value : fallback;
+}

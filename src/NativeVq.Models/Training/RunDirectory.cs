@@ -1,0 +1,60 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace NativeVq.Models.Training;
+
+/// <summary>
+/// A run folder: checkpoints (*.nvq), config.json, metrics.jsonl and pictures. Every file is written to a
+/// temporary name and renamed, so an interrupted run never leaves a half-written file.
+/// </summary>
+public sealed class RunDirectory
+{
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public RunDirectory(string path, bool create)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        if (create)
+        {
+            try { Directory.CreateDirectory(Path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new UserError($"cannot create run folder {path}: {e.Message}");
+            }
+        }
+        else if (!Directory.Exists(Path)) throw new UserError($"run folder {path} does not exist (train a model into it first)");
+    }
+
+    public string Path { get; }
+
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    public bool Has(string name) => System.IO.File.Exists(File(name));
+
+    public void WriteText(string name, string text)
+    {
+        var target = File(name);
+        var tmp = target + ".tmp";
+        System.IO.File.WriteAllText(tmp, text, new UTF8Encoding(false));
+        System.IO.File.Move(tmp, target, overwrite: true);
+    }
+
+    public void WriteJson(string name, JsonNode node) => WriteText(name, node.ToJsonString(Json) + "\n");
+
+    /// <summary>Appends one JSON line (rewrites the file atomically: metrics files are small).</summary>
+    public void AppendJsonLine(string name, JsonObject line)
+    {
+        var existing = Has(name) ? System.IO.File.ReadAllText(File(name)) : "";
+        WriteText(name, existing + line.ToJsonString() + "\n");
+    }
+
+    /// <summary>Keeps only the metric lines up to <paramref name="epoch"/> (a resumed run rewrites what follows).</summary>
+    public void TruncateMetrics(string name, int epoch)
+    {
+        if (!Has(name)) return;
+        var kept = System.IO.File.ReadAllLines(File(name))
+            .Where(l => l.Length > 0 && JsonNode.Parse(l)?["epoch"]?.GetValue<int>() is int e && e <= epoch);
+        WriteText(name, string.Concat(kept.Select(l => l + "\n")));
+    }
+}

@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using NativeVq.Data;
+using NativeVq.Optim;
+
+namespace NativeVq.Models.Training;
+
+/// <summary>What `nativevq train vqvae` was asked to do.</summary>
+public sealed record VqVaeTrainOptions
+{
+    public required string Out { get; init; }
+    public int Epochs { get; init; } = 20;
+    public int Batch { get; init; } = 32;
+    public float Lr { get; init; } = 3e-4f;
+    public ulong Seed { get; init; } = 1;
+    public bool Resume { get; init; }
+    /// <summary>Stop (with a checkpoint) once this many optimizer steps have run in total; 0 = no limit.</summary>
+    public int MaxSteps { get; init; }
+    /// <summary>Clip gradients to this global norm; 0 = off.</summary>
+    public float ClipNorm { get; init; }
+    /// <summary>Images shown in the per-epoch reconstruction grid.</summary>
+    public int GridImages { get; init; } = 8;
+}
+
+/// <summary>Per-epoch summary (also one line of metrics.jsonl).</summary>
+public sealed record VqVaeEpochMetrics(int Epoch, int Step, double ReconLoss, double VqLoss, double Perplexity, int CodesUsed, double ImagesPerSecond, double Seconds);
+
+/// <summary>
+/// Trains a VQ-VAE: seeded batches, Adam, a checkpoint at every epoch end (model + optimizer + loader position,
+/// so --resume continues exactly where it stopped), metrics.jsonl and an inputs-vs-reconstructions grid.
+/// </summary>
+public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfig config, VqVaeTrainOptions options)
+{
+    public const string CheckpointName = "vqvae.nvq";
+    public const string MetricsName = "metrics.jsonl";
+
+    public List<VqVaeEpochMetrics> History { get; } = new();
+
+    public VqVae Run()
+    {
+        if (data.Count == 0) throw new UserError("the training data holds no images");
+        if (data.Channels != config.ImageChannels || data.Size != config.ImageSize)
+            throw new UserError($"data is {data.Channels}x{data.Size}x{data.Size} but the model expects {config.ImageChannels}x{config.ImageSize}x{config.ImageSize}");
+        if (options.Batch <= 0) throw new UserError($"--batch must be positive, got {options.Batch}");
+        if (options.Epochs <= 0) throw new UserError($"--epochs must be positive, got {options.Epochs}");
+
+        var run = new RunDirectory(options.Out, create: true);
+        var model = new VqVae(backend, config, options.Seed);
+        var names = model.NamedParameters().Select(p => p.Name).ToList();
+        using var adam = new Adam(model.Parameters(), options.Lr);
+        var start = new LoaderPosition(0, 0);
+        int step = 0;
+
+        string ckptPath = run.File(CheckpointName);
+        if (options.Resume)
+        {
+            if (!run.Has(CheckpointName)) throw new UserError($"--resume: no checkpoint {ckptPath} to resume from");
+            var ckpt = NvqFile.Read(ckptPath);
+            ckpt.RequireKind("vqvae");
+            var saved = ckpt.Config.Deserialize<VqVaeConfig>(RunDirectory.Json)!;
+            if (saved != config) throw new UserError($"--resume: {ckptPath} was trained with another model configuration; drop --resume or use the same options");
+            ckpt.LoadInto(model.NamedParameters(), strict: false);
+            OptimizerState.Restore(adam, ckpt, names);
+            step = ckpt.Training["step"]!.GetValue<int>();
+            var loader = ckpt.Training["loader"]!;
+            start = new LoaderPosition(loader["epoch"]!.GetValue<int>(), loader["index"]!.GetValue<int>());
+            run.TruncateMetrics(MetricsName, start.Epoch);
+            Console.Error.WriteLine($"resuming {ckptPath} at step {step} ({start})");
+        }
+        else if (run.Has(CheckpointName))
+        {
+            throw new UserError($"{ckptPath} already exists: pass --resume to continue it, or choose another --out");
+        }
+
+        run.WriteJson("config.json", new JsonObject
+        {
+            ["model"] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
+            ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
+            ["device"] = backend.Name,
+            ["images"] = data.Count,
+        });
+
+        using var loaderIt = new BatchLoader(data, new BatchLoaderOptions { BatchSize = options.Batch, Seed = options.Seed, Shuffle = true, Cache = data.Count <= 50_000 }, start);
+        var gridInput = GridBatch(Math.Min(options.GridImages, data.Count));
+
+        for (int epoch = start.Epoch; epoch < options.Epochs; epoch++)
+        {
+            var bar = new ProgressBar($"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
+            var counts = new long[config.CodebookSize];
+            double recSum = 0, vqSum = 0;
+            int batches = 0;
+            long images = 0;
+            int done = loaderIt.Position.Index / Math.Max(1, options.Batch);
+            foreach (var batch in loaderIt.EpochBatches())
+            {
+                using (batch)
+                using (var scope = new TensorScope())
+                {
+                    var x = batch.ToTensor(backend);
+                    var o = model.Forward(x);
+                    o.Loss.Backward();
+                    if (options.ClipNorm > 0) GradClip.ClipGlobalNorm(model.Parameters(), options.ClipNorm);
+                    float rec = o.ReconLoss.Item(), vq = o.VqLoss.Item();
+                    if (!float.IsFinite(rec) || !float.IsFinite(vq))
+                        throw new UserError($"training diverged: the loss is {(float.IsNaN(rec + vq) ? "NaN" : "infinite")} at step {step + 1} (epoch {epoch + 1}); " +
+                            (File.Exists(ckptPath) ? $"the last good checkpoint {ckptPath} is kept" : "no checkpoint was written") + "; try a lower --lr");
+                    adam.Step();
+                    adam.ZeroGrad();
+                    foreach (var c in o.Indices.ToIntArray()) counts[c]++;
+                    recSum += rec; vqSum += vq; batches++; images += batch.Count;
+                }
+                step++; done++;
+                bar.Update(done, images, string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
+                if (options.MaxSteps > 0 && step >= options.MaxSteps)
+                {
+                    Save(run, model, adam, names, step, loaderIt.Position);
+                    bar.Finish($"stopped at --max-steps {options.MaxSteps}");
+                    return model;
+                }
+            }
+            var m = new VqVaeEpochMetrics(epoch + 1, step, recSum / Math.Max(1, batches), vqSum / Math.Max(1, batches), Perplexity(counts),
+                counts.Count(c => c > 0), bar.ItemsPerSecond, bar.Seconds);
+            bar.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F4} vq {m.VqLoss:F4} ppl {m.Perplexity:F1} codes {m.CodesUsed}/{config.CodebookSize}"));
+            History.Add(m);
+            run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
+            Save(run, model, adam, names, step, loaderIt.Position);
+            if (gridInput is not null) WriteGrid(run, model, gridInput, epoch + 1);
+        }
+        return model;
+    }
+
+    /// <summary>exp(entropy) of the code histogram: how many codes are effectively in use.</summary>
+    public static double Perplexity(long[] counts)
+    {
+        double total = counts.Sum();
+        if (total == 0) return 0;
+        double h = 0;
+        foreach (var c in counts) if (c > 0) { double p = c / total; h -= p * Math.Log(p); }
+        return Math.Exp(h);
+    }
+
+    private void Save(RunDirectory run, VqVae model, Adam adam, List<string> names, int step, LoaderPosition pos)
+    {
+        var training = new JsonObject
+        {
+            ["step"] = step,
+            ["loader"] = new JsonObject { ["epoch"] = pos.Epoch, ["index"] = pos.Index },
+            ["seed"] = options.Seed,
+            ["optimizer"] = OptimizerState.Describe(adam),
+        };
+        NvqFile.Write(run.File(CheckpointName), "vqvae", (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!,
+            model.NamedParameters().Concat(OptimizerState.Tensors(adam, names)), training);
+    }
+
+    private float[]? GridBatch(int n)
+    {
+        if (n == 0) return null;
+        int per = data.Channels * data.Size * data.Size;
+        var buf = new float[n * per];
+        for (int i = 0; i < n; i++) data.Load(i, buf.AsSpan(i * per, per));
+        return buf;
+    }
+
+    private void WriteGrid(RunDirectory run, VqVae model, float[] inputs, int epoch)
+    {
+        int n = inputs.Length / (data.Channels * data.Size * data.Size);
+        using var scope = new TensorScope();
+        using var _ = Autograd.NoGrad();
+        var x = Tensor.FromArray(backend, inputs, n, data.Channels, data.Size, data.Size);
+        var rec = model.Forward(x).Reconstruction.ToArray();
+        for (int i = 0; i < rec.Length; i++) rec[i] = Math.Clamp(rec[i], -1f, 1f);
+        var grid = ImageGrid.Compare(inputs, rec, n, data.Channels, data.Size);
+        ImageIO.SavePng(run.File(string.Create(CultureInfo.InvariantCulture, $"recon_epoch{epoch:D3}.png")), grid);
+        ImageIO.SavePng(run.File("recon.png"), grid);
+    }
+}
