@@ -31,7 +31,6 @@ public static unsafe class CpuGemm
     private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
     private static readonly int MR = Use512 ? 8 : 6;
     private static readonly int NR = Use512 ? 32 : 16;
-    private static readonly int MCr = MC / MR * MR;
 
     /// <summary>Per-thread packing buffers (pinned, 64-byte aligned), reused across calls: steady state allocates nothing.</summary>
     [ThreadStatic] private static float[]? _bufA, _bufB;
@@ -136,6 +135,7 @@ public static unsafe class CpuGemm
     }
 
     /// <summary>Single-threaded blocked GEMM on one (sub)matrix with explicit leading dimensions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha, float beta,
         float* a, int lda, float* b, int ldb, float* c, int ldc)
     {
@@ -149,10 +149,12 @@ public static unsafe class CpuGemm
             }
             return;
         }
-        int mr = MR, nr = NR;
+        // Narrow C (N ≤ 16, e.g. attention·V with a 16-wide head): a 16×16 tile wastes no columns.
+        bool narrow = Use512 && n <= 16;
+        int mr = narrow ? 16 : MR, nr = narrow ? 16 : NR, mcStep = MC / mr * mr;
         int kcMax = Math.Min(k, KC);
         int ncMax = Math.Min(RoundUp(n, nr), NC);
-        int mcMax = Math.Min(RoundUp(m, mr), MCr);
+        int mcMax = Math.Min(RoundUp(m, mr), mcStep);
         float* pA = Buffer(ref _bufA, mcMax * kcMax);
         float* pB = Buffer(ref _bufB, ncMax * kcMax);
         float* tile = Buffer(ref _tile, mr * nr);
@@ -165,9 +167,9 @@ public static unsafe class CpuGemm
                 int kc = Math.Min(KC, k - pc);
                 int mode = pc > 0 ? ModeAccumulate : beta == 0f ? ModeOverwrite : ModeScale;
                 PackB(transB, b, ldb, pc, jc, kc, nc, pB, nr);
-                for (int ic = 0; ic < m; ic += MCr)
+                for (int ic = 0; ic < m; ic += mcStep)
                 {
-                    int mc = Math.Min(MCr, m - ic);
+                    int mc = Math.Min(mcStep, m - ic);
                     PackA(transA, a, lda, ic, pc, mc, kc, pA, mr);
                     for (int ir = 0; ir < mc; ir += mr)
                     {
@@ -180,7 +182,7 @@ public static unsafe class CpuGemm
                             float* cp = c + (long)(ic + ir) * ldc + jc + jr;
                             if (rows == mr && cols == nr)
                             {
-                                Micro(kc, ap, bp, cp, ldc, alpha, beta, mode);
+                                Micro(narrow, kc, ap, bp, cp, ldc, alpha, beta, mode);
                             }
                             else
                             {
@@ -191,7 +193,7 @@ public static unsafe class CpuGemm
                                     for (int r = 0; r < rows; r++)
                                         new ReadOnlySpan<float>(cp + (long)r * ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
                                 }
-                                Micro(kc, ap, bp, tile, nr, alpha, beta, mode);
+                                Micro(narrow, kc, ap, bp, tile, nr, alpha, beta, mode);
                                 for (int r = 0; r < rows; r++)
                                     new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + (long)r * ldc, cols));
                             }
@@ -219,6 +221,7 @@ public static unsafe class CpuGemm
     /// Packs op(A)[i0..i0+mc, k0..k0+kc] into MR-row micro-panels: panel p holds, for each k, the MR values
     /// op(A)[i0+p·MR+r, k] contiguously; rows past mc are zero.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transA, float* a, int lda, int i0, int k0, int mc, int kc, float* dst, int mr)
     {
         for (int ip = 0; ip < mc; ip += mr)
@@ -264,6 +267,7 @@ public static unsafe class CpuGemm
     /// Packs op(B)[k0..k0+kc, j0..j0+nc] into NR-column micro-panels: panel p holds, for each k, the NR values
     /// op(B)[k, j0+p·NR+j] contiguously; columns past nc are zero.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(bool transB, float* b, int ldb, int k0, int j0, int kc, int nc, float* dst, int nr)
     {
         for (int jp = 0; jp < nc; jp += nr)
@@ -306,9 +310,10 @@ public static unsafe class CpuGemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Micro(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    private static void Micro(bool narrow, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
     {
-        if (Use512) Micro8x32(kc, a, b, c, ldc, alpha, beta, mode);
+        if (narrow) Micro16x16(kc, a, b, c, ldc, alpha, beta, mode);
+        else if (Use512) Micro8x32(kc, a, b, c, ldc, alpha, beta, mode);
         else Micro6x16(kc, a, b, c, ldc, alpha, beta, mode);
     }
 
@@ -350,24 +355,61 @@ public static unsafe class CpuGemm
         Store512(c, va, vb, mode, c70, c71);
     }
 
+    /// <summary>
+    /// 16×16 tile for narrow C: 16 Vector512 accumulators (one per row), one load of B and 16 broadcasts of A per k.
+    /// Each lane is the same FMA chain as in the 8×32 kernel, so the choice of kernel never changes a result.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro16x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default,
+            c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7);
+            c8 = Vector512.FusedMultiplyAdd(Vector512.Create(a[8]), b0, c8);
+            c9 = Vector512.FusedMultiplyAdd(Vector512.Create(a[9]), b0, c9);
+            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a[10]), b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a[11]), b0, c11);
+            c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a[12]), b0, c12);
+            c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a[13]), b0, c13);
+            c14 = Vector512.FusedMultiplyAdd(Vector512.Create(a[14]), b0, c14);
+            c15 = Vector512.FusedMultiplyAdd(Vector512.Create(a[15]), b0, c15);
+            a += 16; b += 16;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        Store512(c, va, vb, mode, c0); c += ldc; Store512(c, va, vb, mode, c1); c += ldc;
+        Store512(c, va, vb, mode, c2); c += ldc; Store512(c, va, vb, mode, c3); c += ldc;
+        Store512(c, va, vb, mode, c4); c += ldc; Store512(c, va, vb, mode, c5); c += ldc;
+        Store512(c, va, vb, mode, c6); c += ldc; Store512(c, va, vb, mode, c7); c += ldc;
+        Store512(c, va, vb, mode, c8); c += ldc; Store512(c, va, vb, mode, c9); c += ldc;
+        Store512(c, va, vb, mode, c10); c += ldc; Store512(c, va, vb, mode, c11); c += ldc;
+        Store512(c, va, vb, mode, c12); c += ldc; Store512(c, va, vb, mode, c13); c += ldc;
+        Store512(c, va, vb, mode, c14); c += ldc; Store512(c, va, vb, mode, c15);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store512(float* c, Vector512<float> va, Vector512<float> vb, int mode, Vector512<float> x0, Vector512<float> x1)
     {
-        if (mode == ModeOverwrite)
-        {
-            Vector512.Store(va * x0, c);
-            Vector512.Store(va * x1, c + 16);
-        }
-        else if (mode == ModeScale)
-        {
-            Vector512.Store(Vector512.FusedMultiplyAdd(vb, Vector512.Load(c), va * x0), c);
-            Vector512.Store(Vector512.FusedMultiplyAdd(vb, Vector512.Load(c + 16), va * x1), c + 16);
-        }
-        else
-        {
-            Vector512.Store(Vector512.FusedMultiplyAdd(va, x0, Vector512.Load(c)), c);
-            Vector512.Store(Vector512.FusedMultiplyAdd(va, x1, Vector512.Load(c + 16)), c + 16);
-        }
+        Store512(c, va, vb, mode, x0);
+        Store512(c + 16, va, vb, mode, x1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, Vector512<float> va, Vector512<float> vb, int mode, Vector512<float> x)
+    {
+        if (mode == ModeOverwrite) Vector512.Store(va * x, c);
+        else if (mode == ModeScale) Vector512.Store(Vector512.FusedMultiplyAdd(vb, Vector512.Load(c), va * x), c);
+        else Vector512.Store(Vector512.FusedMultiplyAdd(va, x, Vector512.Load(c)), c);
     }
 
     /// <summary>6×16 tile with Vector256 (fallback without AVX-512): 12 accumulators, same store formulas.</summary>
