@@ -4,28 +4,62 @@ using NativeVq.Kernels;
 
 namespace NativeVq.Bench;
 
-/// <summary>SGEMM 512³ GFLOP/s on cpu; the ILGPU CPU simulator at 64³ for reference.</summary>
+/// <summary>
+/// SGEMM GFLOP/s on cpu: 512³ (the headline figure), model-like shapes (a conv of one image as a GEMM,
+/// batched attention scores, serial and parallel), and the ILGPU CPU simulator at 64³ for reference.
+/// </summary>
 public sealed class GemmBench : IBench
 {
     public string Name => "gemm";
 
     public void Run(BenchContext ctx, JsonObject result)
     {
-        result["cpu_512"] = Measure(ctx, CpuBackend.Instance, 512);
+        var cpu = CpuBackend.Instance;
+        result["cpu_512"] = Measure(ctx, cpu, new GemmSpec(false, false, 512, 512, 512));
+        result["cpu_512_tn"] = Measure(ctx, cpu, new GemmSpec(true, false, 512, 512, 512));
+        result["cpu_512_nt"] = Measure(ctx, cpu, new GemmSpec(false, true, 512, 512, 512));
+        result["cpu_conv_64x1024x576"] = Measure(ctx, cpu, new GemmSpec(false, false, 64, 1024, 576));
+        result["cpu_conv_64x1024x576_serial"] = MeasureSpan(ctx, new GemmSpec(false, false, 64, 1024, 576), parallel: false);
+        result["cpu_attn_256x64x64x16"] = Measure(ctx, cpu, new GemmSpec(false, true, 64, 64, 16, 1f, 0f, 256, 64 * 16, 64 * 16, 64 * 64));
+        result["cpu_attn_256x64x16x64"] = Measure(ctx, cpu, new GemmSpec(false, false, 64, 16, 64, 1f, 0f, 256, 64 * 64, 64 * 16, 64 * 16));
+        result["cpu_small_33x17x9_serial"] = MeasureSpan(ctx, new GemmSpec(false, false, 33, 17, 9), parallel: false);
         using var sim = Devices.CreateIlgpuCpu();
-        result["ilgpu_cpu_64"] = Measure(ctx, sim, 64);
+        result["ilgpu_cpu_64"] = Measure(ctx, sim, new GemmSpec(false, false, 64, 64, 64));
     }
 
-    private static JsonObject Measure(BenchContext ctx, Backend b, int n)
+    private static float[] Data(int n)
+    {
+        var rng = new Random(1);
+        return Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+    }
+
+    private static JsonObject Measure(BenchContext ctx, Backend b, GemmSpec spec)
     {
         using var scope = new TensorScope();
-        var rng = new Random(1);
-        var data = Enumerable.Range(0, n * n).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
-        var a = Tensor.FromArray(b, data, n, n);
-        var bm = Tensor.FromArray(b, data, n, n);
-        var c = Tensor.Empty(b, n, n);
-        var spec = new GemmSpec(false, false, n, n, n);
+        var a = Tensor.FromArray(b, Data(spec.Batch * spec.M * spec.K), spec.Batch * spec.M * spec.K);
+        var bm = Tensor.FromArray(b, Data(spec.Batch * spec.K * spec.N), spec.Batch * spec.K * spec.N);
+        var c = Tensor.Empty(b, spec.Batch * spec.M * spec.N);
         double ms = ctx.MedianMs(() => { b.Gemm(spec, a, bm, c); b.Synchronize(); });
-        return new JsonObject { ["n"] = n, ["ms"] = BenchContext.Round(ms), ["gflops"] = BenchContext.Round(spec.Flops / (ms * 1e6), 2) };
+        return Result(spec, ms);
     }
+
+    /// <summary>The span kernel directly (as conv kernels call it from inside their own parallel loops).</summary>
+    private static JsonObject MeasureSpan(BenchContext ctx, GemmSpec spec, bool parallel)
+    {
+        var a = Data(spec.Batch * spec.M * spec.K);
+        var bm = Data(spec.Batch * spec.K * spec.N);
+        var c = new float[spec.Batch * spec.M * spec.N];
+        double ms = ctx.MedianMs(() => CpuGemm.Sgemm(spec, a, bm, c, parallel));
+        var r = Result(spec, ms);
+        r["alloc_bytes"] = BenchContext.AllocatedBytes(() => CpuGemm.Sgemm(spec, a, bm, c, parallel));
+        return r;
+    }
+
+    private static JsonObject Result(GemmSpec s, double ms) => new()
+    {
+        ["batch"] = s.Batch, ["m"] = s.M, ["n"] = s.N, ["k"] = s.K,
+        ["trans"] = (s.TransA ? "T" : "N") + (s.TransB ? "T" : "N"),
+        ["ms"] = BenchContext.Round(ms, 4),
+        ["gflops"] = BenchContext.Round(s.Flops / (ms * 1e6), 2),
+    };
 }

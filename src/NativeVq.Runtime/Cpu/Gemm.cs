@@ -1,34 +1,464 @@
-using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace NativeVq.Cpu;
 
 /// <summary>
-/// CPU GEMM (twin of kernels/NativeVq.Kernels/GemmKernels.cs). Straightforward i-k-j loop with a
-/// Vector&lt;float&gt; inner loop, parallel over rows; transposed operands are packed first.
+/// CPU SGEMM (twin of kernels/NativeVq.Kernels/GemmKernels.cs), Goto/BLIS style:
+/// the K dimension is cut into KC blocks, N into NC blocks, M into MC blocks; each block of op(B) (KC×NC) and
+/// op(A) (MC×KC) is packed into contiguous, zero-padded micro-panels (transposes are resolved while packing),
+/// and a register-blocked microkernel computes an MR×NR tile of C with FMAs
+/// (8×32 with Vector512 when AVX-512 is accelerated, otherwise 6×16 with Vector256).
+/// <para>
+/// Determinism: every C element is summed in one fixed order — k ascending inside a KC block (one FMA chain in
+/// one register lane), KC blocks added to C in ascending order with a fixed formula. Tiles on the matrix edge
+/// run the very same vector code on a scratch tile, and zero padding never touches a valid element, so the
+/// value of an element does not depend on where tile/thread boundaries fall. Threads only split C (by batch,
+/// rows or columns), never K: results are bit-identical run to run and with <c>parallel: false</c>.
+/// </para>
 /// </summary>
-public static class CpuGemm
+public static unsafe class CpuGemm
 {
-    public static void Sgemm(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c)
+    private const int KC = 256;
+    private const int MC = 128;   // multiple of both MR values (8 and 6 → 120 for the 6-row kernel)
+    private const int NC = 1024;
+
+    /// <summary>Below this many flops per call the whole call runs on the calling thread.</summary>
+    private const double SerialFlops = 4e6;
+    /// <summary>A single matrix is split between threads only when each part keeps at least this many flops.</summary>
+    private const double SplitFlops = 2e6;
+
+    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
+    private static readonly int MR = Use512 ? 8 : 6;
+    private static readonly int NR = Use512 ? 32 : 16;
+
+    /// <summary>Per-thread packing buffers (pinned, 64-byte aligned), reused across calls: steady state allocates nothing.</summary>
+    [ThreadStatic] private static float[]? _bufA, _bufB;
+    [ThreadStatic] private static float[]? _tile;
+
+    /// <summary>
+    /// C_i = Alpha·op(A_i)·op(B_i) + Beta·C_i for each batch i (see <see cref="GemmSpec"/>). Beta = 0 never reads C.
+    /// <paramref name="parallel"/> = false keeps all work on the calling thread (for callers already inside a
+    /// parallel loop); the result is bit-identical either way.
+    /// </summary>
+    public static void Sgemm(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool parallel = true)
     {
-        var spec = s;
-        var aa = a.ToArray(); var bb = b.ToArray();   // TODO(perf): replaced by the packed kernel
-        var cc = new float[c.Length]; c.CopyTo(cc);
-        for (int batch = 0; batch < spec.Batch; batch++)
+        int m = s.M, n = s.N, k = s.K, batch = s.Batch;
+        if (m < 0 || n < 0 || k < 0 || batch < 0) throw new ArgumentException($"negative GEMM size in {s}");
+        if (m == 0 || n == 0 || batch == 0) return;
+        Need(c.Length, batch, s.StrideC, (long)m * n, "C");
+        if (k > 0)
         {
-            int ao = batch * spec.StrideA, bo = batch * spec.StrideB, co = batch * spec.StrideC;
-            Parallel.For(0, spec.M, i =>
-            {
-                var row = cc.AsSpan(co + i * spec.N, spec.N);
-                if (spec.Beta == 0f) row.Clear(); else if (spec.Beta != 1f) for (int j = 0; j < spec.N; j++) row[j] *= spec.Beta;
-                for (int k = 0; k < spec.K; k++)
-                {
-                    float av = spec.Alpha * (spec.TransA ? aa[ao + k * spec.M + i] : aa[ao + i * spec.K + k]);
-                    if (spec.TransB) for (int j = 0; j < spec.N; j++) row[j] += av * bb[bo + j * spec.K + k];
-                    else for (int j = 0; j < spec.N; j++) row[j] += av * bb[bo + k * spec.N + j];
-                }
-            });
+            Need(a.Length, batch, s.StrideA, (long)m * k, "A");
+            Need(b.Length, batch, s.StrideB, (long)k * n, "B");
         }
-        cc.CopyTo(c);
+
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            var job = new Job(s, pa, pb, pc);
+            double flopsPer = 2.0 * m * n * k;
+            if (!parallel || CpuParallel.Threads <= 1 || flopsPer * batch < SerialFlops)
+            {
+                for (int i = 0; i < batch; i++) job.Run(i, 0, 1);
+                return;
+            }
+            // Work items: (batch, part); a part is a fixed slice of rows or columns of one C matrix.
+            int threads = CpuParallel.Threads;
+            int splits = 1;
+            if (batch < 2 * threads)
+            {
+                splits = (2 * threads + batch - 1) / batch;
+                splits = (int)Math.Min(splits, Math.Max(1.0, flopsPer / SplitFlops));
+                int maxSplits = job.SplitRows ? (m + MR - 1) / MR : (n + NR - 1) / NR;
+                splits = Math.Max(1, Math.Min(splits, maxSplits));
+            }
+            job.Splits = splits;
+            RunParallel(job, batch * splits, flopsPer / splits);
+        }
+    }
+
+    /// <summary>Fixed chunking of the (batch, part) items: which thread runs an item never changes its result.</summary>
+    private static void RunParallel(Job job, int items, double flopsPerItem)
+    {
+        int grain = (int)Math.Max(1, Math.Min(items, SplitFlops / Math.Max(1.0, flopsPerItem)));
+        CpuParallel.For(items, grain, (start, end) =>
+        {
+            for (int t = start; t < end; t++) job.Run(t / job.Splits, t % job.Splits, job.Splits);
+        });
+    }
+
+    private static void Need(int length, int batch, int stride, long size, string name)
+    {
+        long need = (long)(batch - 1) * stride + size;
+        if (stride < 0 || length < need) throw new ArgumentException($"GEMM operand {name} has {length} elements, needs {need}");
+    }
+
+    /// <summary>The call's operands as raw pointers (captured by the parallel body; spans cannot be).</summary>
+    private struct Job(in GemmSpec s, float* a, float* b, float* c)
+    {
+        private readonly GemmSpec _s = s;
+        private readonly nint _a = (nint)a, _b = (nint)b, _c = (nint)c;
+        public int Splits = 1;
+        /// <summary>Split C by rows when it is at least as tall as wide, else by columns.</summary>
+        public readonly bool SplitRows => _s.M >= _s.N;
+
+        /// <summary>Computes part <paramref name="part"/> of <paramref name="parts"/> of batch item <paramref name="bi"/>.</summary>
+        public readonly void Run(int bi, int part, int parts)
+        {
+            var s = _s;
+            float* a = (float*)_a + (long)bi * s.StrideA, b = (float*)_b + (long)bi * s.StrideB, c = (float*)_c + (long)bi * s.StrideC;
+            int lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N, ldc = s.N;
+            int m = s.M, n = s.N;
+            if (parts > 1)
+            {
+                if (SplitRows)
+                {
+                    int step = ((m + parts - 1) / parts + MR - 1) / MR * MR;
+                    int r0 = Math.Min(m, part * step), r1 = Math.Min(m, r0 + step);
+                    if (r1 <= r0) return;
+                    a += s.TransA ? r0 : (long)r0 * lda;
+                    c += (long)r0 * ldc;
+                    m = r1 - r0;
+                }
+                else
+                {
+                    int step = ((n + parts - 1) / parts + NR - 1) / NR * NR;
+                    int c0 = Math.Min(n, part * step), c1 = Math.Min(n, c0 + step);
+                    if (c1 <= c0) return;
+                    b += s.TransB ? (long)c0 * ldb : c0;
+                    c += c0;
+                    n = c1 - c0;
+                }
+            }
+            Serial(s.TransA, s.TransB, m, n, s.K, s.Alpha, s.Beta, a, lda, b, ldb, c, ldc);
+        }
+    }
+
+    /// <summary>Single-threaded blocked GEMM on one (sub)matrix with explicit leading dimensions.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Serial(bool transA, bool transB, int m, int n, int k, float alpha, float beta,
+        float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        if (k == 0)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                var row = new Span<float>(c + (long)i * ldc, n);
+                if (beta == 0f) row.Clear();
+                else for (int j = 0; j < n; j++) row[j] *= beta;
+            }
+            return;
+        }
+        // Narrow C (N ≤ 16, e.g. attention·V with a 16-wide head): a 16×16 tile wastes no columns.
+        bool narrow = Use512 && n <= 16;
+        int mr = narrow ? 16 : MR, nr = narrow ? 16 : NR, mcStep = MC / mr * mr;
+        int kcMax = Math.Min(k, KC);
+        int ncMax = Math.Min(RoundUp(n, nr), NC);
+        int mcMax = Math.Min(RoundUp(m, mr), mcStep);
+        float* pA = Buffer(ref _bufA, mcMax * kcMax);
+        float* pB = Buffer(ref _bufB, ncMax * kcMax);
+        float* tile = Buffer(ref _tile, mr * nr);
+
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                int mode = pc > 0 ? ModeAccumulate : beta == 0f ? ModeOverwrite : ModeScale;
+                PackB(transB, b, ldb, pc, jc, kc, nc, pB, nr);
+                for (int ic = 0; ic < m; ic += mcStep)
+                {
+                    int mc = Math.Min(mcStep, m - ic);
+                    PackA(transA, a, lda, ic, pc, mc, kc, pA, mr);
+                    for (int ir = 0; ir < mc; ir += mr)
+                    {
+                        int rows = Math.Min(mr, mc - ir);
+                        float* ap = pA + (long)ir * kc;
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            int cols = Math.Min(nr, nc - jr);
+                            float* bp = pB + (long)jr * kc;
+                            float* cp = c + (long)(ic + ir) * ldc + jc + jr;
+                            if (rows == mr && cols == nr)
+                            {
+                                Micro(narrow, kc, ap, bp, cp, ldc, alpha, beta, mode);
+                            }
+                            else
+                            {
+                                // Edge tile: the same microkernel on a scratch tile holding the valid part of C.
+                                if (mode != ModeOverwrite)
+                                {
+                                    new Span<float>(tile, mr * nr).Clear();
+                                    for (int r = 0; r < rows; r++)
+                                        new ReadOnlySpan<float>(cp + (long)r * ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
+                                }
+                                Micro(narrow, kc, ap, bp, tile, nr, alpha, beta, mode);
+                                for (int r = 0; r < rows; r++)
+                                    new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + (long)r * ldc, cols));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private const int ModeOverwrite = 0, ModeScale = 1, ModeAccumulate = 2;
+
+    private static int RoundUp(int x, int m) => (x + m - 1) / m * m;
+
+    private static float* Buffer(ref float[]? buf, int floats)
+    {
+        if (buf == null || buf.Length < floats + 16)
+            buf = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+        // Pinned (POH) arrays never move: the aligned address stays valid for the life of the array.
+        nint p = (nint)Unsafe.AsPointer(ref buf[0]);
+        return (float*)((p + 63) & ~(nint)63);
+    }
+
+    /// <summary>
+    /// Packs op(A)[i0..i0+mc, k0..k0+kc] into MR-row micro-panels: panel p holds, for each k, the MR values
+    /// op(A)[i0+p·MR+r, k] contiguously; rows past mc are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackA(bool transA, float* a, int lda, int i0, int k0, int mc, int kc, float* dst, int mr)
+    {
+        for (int ip = 0; ip < mc; ip += mr)
+        {
+            int rows = Math.Min(mr, mc - ip);
+            float* d = dst + (long)ip * kc;
+            if (transA)
+            {
+                // A stored K×M: op(A)[i,k] = a[k·lda + i] → MR contiguous values per k.
+                float* src = a + (long)k0 * lda + i0 + ip;
+                if (rows == mr)
+                {
+                    for (int kk = 0; kk < kc; kk++)
+                        new ReadOnlySpan<float>(src + (long)kk * lda, mr).CopyTo(new Span<float>(d + kk * mr, mr));
+                }
+                else
+                {
+                    for (int kk = 0; kk < kc; kk++)
+                    {
+                        float* s = src + (long)kk * lda, o = d + kk * mr;
+                        int r = 0;
+                        for (; r < rows; r++) o[r] = s[r];
+                        for (; r < mr; r++) o[r] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                // A stored M×K: read each row sequentially, write with stride MR.
+                for (int r = 0; r < rows; r++)
+                {
+                    float* s = a + (long)(i0 + ip + r) * lda + k0;
+                    float* o = d + r;
+                    for (int kk = 0; kk < kc; kk++) o[kk * mr] = s[kk];
+                }
+                for (int r = rows; r < mr; r++)
+                    for (int kk = 0; kk < kc; kk++) d[kk * mr + r] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B)[k0..k0+kc, j0..j0+nc] into NR-column micro-panels: panel p holds, for each k, the NR values
+    /// op(B)[k, j0+p·NR+j] contiguously; columns past nc are zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackB(bool transB, float* b, int ldb, int k0, int j0, int kc, int nc, float* dst, int nr)
+    {
+        for (int jp = 0; jp < nc; jp += nr)
+        {
+            int cols = Math.Min(nr, nc - jp);
+            float* d = dst + (long)jp * kc;
+            if (!transB)
+            {
+                // B stored K×N: NR contiguous values per k.
+                float* src = b + (long)k0 * ldb + j0 + jp;
+                if (cols == nr)
+                {
+                    for (int kk = 0; kk < kc; kk++)
+                        new ReadOnlySpan<float>(src + (long)kk * ldb, nr).CopyTo(new Span<float>(d + kk * nr, nr));
+                }
+                else
+                {
+                    for (int kk = 0; kk < kc; kk++)
+                    {
+                        float* s = src + (long)kk * ldb, o = d + kk * nr;
+                        int j = 0;
+                        for (; j < cols; j++) o[j] = s[j];
+                        for (; j < nr; j++) o[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                // B stored N×K: op(B)[k,j] = b[j·ldb + k]; read each column's K run sequentially.
+                for (int j = 0; j < cols; j++)
+                {
+                    float* s = b + (long)(j0 + jp + j) * ldb + k0;
+                    float* o = d + j;
+                    for (int kk = 0; kk < kc; kk++) o[kk * nr] = s[kk];
+                }
+                for (int j = cols; j < nr; j++)
+                    for (int kk = 0; kk < kc; kk++) d[kk * nr + j] = 0f;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Micro(bool narrow, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    {
+        if (narrow) Micro16x16(kc, a, b, c, ldc, alpha, beta, mode);
+        else if (Use512) Micro8x32(kc, a, b, c, ldc, alpha, beta, mode);
+        else Micro6x16(kc, a, b, c, ldc, alpha, beta, mode);
+    }
+
+    /// <summary>
+    /// 8×32 tile: 16 Vector512 accumulators (2 per row), per k two loads of B and 8 broadcasts of A feeding
+    /// 16 FMAs. Stores: Overwrite c = α·acc (C not read); Scale c = β·c + α·acc; Accumulate c = α·acc + c.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro8x32(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
+            c20 = default, c21 = default, c30 = default, c31 = default,
+            c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            Vector512<float> x;
+            x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            a += 8; b += 32;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        Store512(c, va, vb, mode, c00, c01); c += ldc;
+        Store512(c, va, vb, mode, c10, c11); c += ldc;
+        Store512(c, va, vb, mode, c20, c21); c += ldc;
+        Store512(c, va, vb, mode, c30, c31); c += ldc;
+        Store512(c, va, vb, mode, c40, c41); c += ldc;
+        Store512(c, va, vb, mode, c50, c51); c += ldc;
+        Store512(c, va, vb, mode, c60, c61); c += ldc;
+        Store512(c, va, vb, mode, c70, c71);
+    }
+
+    /// <summary>
+    /// 16×16 tile for narrow C: 16 Vector512 accumulators (one per row), one load of B and 16 broadcasts of A per k.
+    /// Each lane is the same FMA chain as in the 8×32 kernel, so the choice of kernel never changes a result.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro16x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default,
+            c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7);
+            c8 = Vector512.FusedMultiplyAdd(Vector512.Create(a[8]), b0, c8);
+            c9 = Vector512.FusedMultiplyAdd(Vector512.Create(a[9]), b0, c9);
+            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a[10]), b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a[11]), b0, c11);
+            c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a[12]), b0, c12);
+            c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a[13]), b0, c13);
+            c14 = Vector512.FusedMultiplyAdd(Vector512.Create(a[14]), b0, c14);
+            c15 = Vector512.FusedMultiplyAdd(Vector512.Create(a[15]), b0, c15);
+            a += 16; b += 16;
+        }
+        var va = Vector512.Create(alpha);
+        var vb = Vector512.Create(beta);
+        Store512(c, va, vb, mode, c0); c += ldc; Store512(c, va, vb, mode, c1); c += ldc;
+        Store512(c, va, vb, mode, c2); c += ldc; Store512(c, va, vb, mode, c3); c += ldc;
+        Store512(c, va, vb, mode, c4); c += ldc; Store512(c, va, vb, mode, c5); c += ldc;
+        Store512(c, va, vb, mode, c6); c += ldc; Store512(c, va, vb, mode, c7); c += ldc;
+        Store512(c, va, vb, mode, c8); c += ldc; Store512(c, va, vb, mode, c9); c += ldc;
+        Store512(c, va, vb, mode, c10); c += ldc; Store512(c, va, vb, mode, c11); c += ldc;
+        Store512(c, va, vb, mode, c12); c += ldc; Store512(c, va, vb, mode, c13); c += ldc;
+        Store512(c, va, vb, mode, c14); c += ldc; Store512(c, va, vb, mode, c15);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, Vector512<float> va, Vector512<float> vb, int mode, Vector512<float> x0, Vector512<float> x1)
+    {
+        Store512(c, va, vb, mode, x0);
+        Store512(c + 16, va, vb, mode, x1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512(float* c, Vector512<float> va, Vector512<float> vb, int mode, Vector512<float> x)
+    {
+        if (mode == ModeOverwrite) Vector512.Store(va * x, c);
+        else if (mode == ModeScale) Vector512.Store(Vector512.FusedMultiplyAdd(vb, Vector512.Load(c), va * x), c);
+        else Vector512.Store(Vector512.FusedMultiplyAdd(va, x, Vector512.Load(c)), c);
+    }
+
+    /// <summary>6×16 tile with Vector256 (fallback without AVX-512): 12 accumulators, same store formulas.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro6x16(int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            Vector256<float> x;
+            x = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+            a += 6; b += 16;
+        }
+        var va = Vector256.Create(alpha);
+        var vb = Vector256.Create(beta);
+        Store256(c, va, vb, mode, c00, c01); c += ldc;
+        Store256(c, va, vb, mode, c10, c11); c += ldc;
+        Store256(c, va, vb, mode, c20, c21); c += ldc;
+        Store256(c, va, vb, mode, c30, c31); c += ldc;
+        Store256(c, va, vb, mode, c40, c41); c += ldc;
+        Store256(c, va, vb, mode, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256(float* c, Vector256<float> va, Vector256<float> vb, int mode, Vector256<float> x0, Vector256<float> x1)
+    {
+        if (mode == ModeOverwrite)
+        {
+            Vector256.Store(va * x0, c);
+            Vector256.Store(va * x1, c + 8);
+        }
+        else if (mode == ModeScale)
+        {
+            Vector256.Store(Vector256.FusedMultiplyAdd(vb, Vector256.Load(c), va * x0), c);
+            Vector256.Store(Vector256.FusedMultiplyAdd(vb, Vector256.Load(c + 8), va * x1), c + 8);
+        }
+        else
+        {
+            Vector256.Store(Vector256.FusedMultiplyAdd(va, x0, Vector256.Load(c)), c);
+            Vector256.Store(Vector256.FusedMultiplyAdd(va, x1, Vector256.Load(c + 8)), c + 8);
+        }
     }
 }
 
