@@ -27,11 +27,11 @@ public static class CpuConv
     }
 
     /// <summary>
-    /// GEMM for one image. <paramref name="outerParallel"/> says the caller already runs images in parallel.
-    /// TODO(gemm): pass <c>parallel: !outerParallel</c> once CpuGemm.Sgemm gains its trailing bool argument.
+    /// GEMM for one image. <paramref name="outerParallel"/> says the caller already runs images in parallel,
+    /// so the GEMM stays on this thread instead of nesting a second parallel loop.
     /// </summary>
     private static void Gemm(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool outerParallel)
-        => CpuGemm.Sgemm(s, a, b, c);
+        => CpuGemm.Sgemm(s, a, b, c, parallel: !outerParallel);
 
     /// <summary>Runs body(n, outerParallel) for every image: in parallel when there are several images.</summary>
     private static void ForImages(int n, Action<int, bool> body)
