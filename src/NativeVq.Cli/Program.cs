@@ -1,12 +1,3 @@
-using System.CommandLine;
-using NativeVq.Cli.Commands;
+using NativeVq.Cli;
 
-var root = new RootCommand(
-    "NativeVq: image anomaly detection trained on normal images only (VQ-VAE + PixelSNAIL prior), " +
-    "pure C# on its own neural runtime. Start with `nativevq demo`.");
-root.Subcommands.Add(DemoCommand.Create());
-root.Subcommands.Add(TrainCommand.Create());
-root.Subcommands.Add(EncodeCommand.Create());
-root.Subcommands.Add(ReconstructCommand.Create());
-root.Subcommands.Add(DevicesCommand.Create());
-return root.Parse(args).Invoke();
+return NativeVqCli.Build().Parse(args).Invoke();

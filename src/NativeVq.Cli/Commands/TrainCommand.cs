@@ -24,10 +24,10 @@ internal static class TrainCommand
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same options); the loss curve continues exactly." };
         var maxSteps = new Option<int>("--max-steps") { Description = "Stop after this many optimizer steps in total, with a checkpoint (0 = run all epochs).", DefaultValueFactory = _ => 0 };
         var clip = new Option<float>("--clip-norm") { Description = "Clip gradients to this global L2 norm (0 = off).", DefaultValueFactory = _ => 0f };
-        var channelsW = new Option<int>("--width") { Description = "Convolution channels of encoder and decoder (default: 64 up to 32 px, 128 above).", DefaultValueFactory = _ => 0 };
-        var codes = new Option<int>("--codes") { Description = "Codebook size K (default: 128 up to 32 px, 256 above).", DefaultValueFactory = _ => 0 };
-        var dim = new Option<int>("--embedding-dim") { Description = "Code vector size D (default: 32 up to 32 px, 64 above).", DefaultValueFactory = _ => 0 };
-        var down = new Option<int>("--downsample") { Description = "Image-to-code-grid factor, 4 or 8 (default: 4 below 128 px, 8 from 128 px).", DefaultValueFactory = _ => 0 };
+        var channelsW = new Option<int?>("--width") { Description = "Convolution channels of encoder and decoder (default: 64 up to 32 px, 128 above)." };
+        var codes = new Option<int?>("--codes") { Description = "Codebook size K (default: 128 up to 32 px, 256 above)." };
+        var dim = new Option<int?>("--embedding-dim") { Description = "Code vector size D (default: 32 up to 32 px, 64 above)." };
+        var down = new Option<int?>("--downsample") { Description = "Image-to-code-grid factor, 4 or 8 (default: 4 below 128 px, 8 from 128 px)." };
         var recon = new Option<string>("--recon-loss") { Description = "Reconstruction loss: mse or l1.", DefaultValueFactory = _ => "mse" };
         var device = Cli.Device();
         var seed = Cli.Seed();
@@ -70,5 +70,5 @@ internal static class TrainCommand
         return cmd;
     }
 
-    private static int Or(int value, int fallback) => value > 0 ? value : fallback;
+    private static int Or(int? value, int fallback) => value ?? fallback;
 }

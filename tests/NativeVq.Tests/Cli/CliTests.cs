@@ -1,0 +1,105 @@
+using NativeVq.Cli;
+using NativeVq.Models.Training;
+
+namespace NativeVq.Tests.Cli;
+
+/// <summary>Runs `nativevq` in-process. Console streams are global, so this collection runs alone.</summary>
+[Collection("console")]
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "nvq-cli-" + Guid.NewGuid().ToString("N"));
+
+    public CliTests()
+    {
+        Directory.CreateDirectory(_dir);
+        ProgressBar.Silent = true;
+    }
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (o, e) = (Console.Out, Console.Error);
+        var so = new StringWriter();
+        var se = new StringWriter();
+        Console.SetOut(so);
+        Console.SetError(se);
+        try { return (NativeVqCli.Build().Parse(args).Invoke(), so.ToString(), se.ToString()); }
+        finally { Console.SetOut(o); Console.SetError(e); }
+    }
+
+    [Fact]
+    public void HelpExplainsEveryTrainOptionWithItsDefault()
+    {
+        var (code, output, _) = Run("train", "vqvae", "--help");
+        Assert.Equal(0, code);
+        foreach (var opt in new[] { "--data", "--format", "--out", "--size", "--channels", "--epochs", "--batch", "--lr", "--seed", "--device", "--resume" })
+            Assert.Contains(opt, output);
+        Assert.Contains("[default: 32]", output);
+    }
+
+    [Fact]
+    public void MissingDataFolderIsOneLineErrorAndNonZeroExit()
+    {
+        var missing = Path.Combine(_dir, "nope");
+        var (code, _, err) = Run("train", "vqvae", "--data", missing, "--out", Path.Combine(_dir, "run"), "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains(missing, err);
+        Assert.DoesNotContain("   at ", err);   // no stack trace
+        Assert.False(Directory.Exists(Path.Combine(_dir, "run", "vqvae.nvq")));
+    }
+
+    [Fact]
+    public void UnknownDeviceAndMissingCudaAreOneLine()
+    {
+        var (code, _, err) = Run("reconstruct", "--model", _dir, "--input", "x.png", "--out", "y.png", "--device", "tpu");
+        Assert.Equal(1, code);
+        Assert.Contains("unknown device 'tpu'", err);
+        var (code2, _, err2) = Run("reconstruct", "--model", _dir, "--input", "x.png", "--out", "y.png", "--device", "cuda");
+        Assert.Equal(1, code2);
+        Assert.Contains("cuda:", err2);
+        Assert.DoesNotContain("   at ", err2);
+    }
+
+    [Fact]
+    public void SizeNotDivisibleByTheDownsamplingFactorIsRefused()
+    {
+        var data = Path.Combine(_dir, "imgs");
+        Directory.CreateDirectory(data);
+        NativeVq.Data.ImageIO.SavePng(Path.Combine(data, "a.png"), new float[30 * 30], 1, 30, 30);
+        var (code, _, err) = Run("train", "vqvae", "--data", data, "--size", "30", "--out", Path.Combine(_dir, "r"), "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains("--size 30", err);
+    }
+
+    [Fact]
+    public void TrainEncodeAndReconstructEndToEnd()
+    {
+        var data = Path.Combine(_dir, "tex");
+        Directory.CreateDirectory(data);
+        var tex = new NativeVq.Data.SyntheticTextures(12, 16, 1);
+        for (int i = 0; i < tex.Count; i++)
+        {
+            var img = new float[16 * 16];
+            tex.Load(i, img);
+            NativeVq.Data.ImageIO.SavePng(Path.Combine(data, $"{i:D2}.png"), img, 1, 16, 16);
+        }
+        var run = Path.Combine(_dir, "run");
+        var (code, _, err) = Run("train", "vqvae", "--data", data, "--size", "16", "--out", run, "--epochs", "1", "--batch", "4",
+            "--width", "8", "--codes", "8", "--embedding-dim", "4", "--device", "cpu");
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(run, "vqvae.nvq")));
+        var codes = Path.Combine(_dir, "codes.nvq");
+        (code, _, err) = Run("encode", "--model", run, "--data", data, "--size", "16", "--out", codes, "--device", "cpu");
+        Assert.True(code == 0, err);
+        var ck = NativeVq.Data.NvqFile.Read(codes);
+        Assert.Equal(new[] { 12, 4, 4 }, ck.ByName["codes"].Shape);
+        var recon = Path.Combine(_dir, "recon.png");
+        (code, _, err) = Run("reconstruct", "--model", run, "--input", Path.Combine(data, "00.png"), "--out", recon, "--device", "cpu");
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(recon));
+    }
+}
+
+[CollectionDefinition("console", DisableParallelization = true)]
+public sealed class ConsoleCollection;
