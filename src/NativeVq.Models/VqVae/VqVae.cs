@@ -16,29 +16,132 @@ public sealed class ResBlock : Module
     public Tensor Forward(Tensor x) => F.Add(x, _c2.Forward(F.Relu(_c1.Forward(F.Relu(x)))));
 }
 
-/// <summary>Codebook K×D with nearest-code lookup and straight-through gradients (design.md §1.1).</summary>
+/// <summary>
+/// Codebook K×D with nearest-code lookup and straight-through gradients (design.md §1.1). Two ways to learn
+/// the codebook: by gradient (the codebook loss, trained by Adam with the rest) or, with <c>ema</c>, by
+/// exponential moving averages of the encodings assigned to each code (decay γ, Laplace-smoothed counts),
+/// which is steadier and uses more codes; the loss then only holds the β-weighted commitment term.
+/// </summary>
 public sealed class VectorQuantizer : Module
 {
-    private readonly Module _embedding;
+    private readonly Holder _embedding;
+    private readonly Tensor? _clusterSize, _embedSum;
+    private readonly float _decay;
+    private const float Eps = 1e-5f;
 
-    public VectorQuantizer(Backend b, Rng rng, int codes, int dim, float beta)
+    public VectorQuantizer(Backend b, Rng rng, int codes, int dim, float beta, bool ema = false, float decay = 0.99f)
     {
         Beta = beta;
+        Ema = ema;
+        _decay = decay;
         _embedding = RegisterModule("embedding", new Holder());
-        Codebook = ((Holder)_embedding).Add("weight", Init.Uniform(b, rng, 1f / codes, codes, dim));
+        var init = Init.Uniform(b, rng, 1f / codes, codes, dim);
+        if (!ema) Codebook = _embedding.Param("weight", init);
+        else
+        {
+            Codebook = _embedding.Buffer("weight", init);
+            _clusterSize = RegisterBuffer("ema_cluster_size", TensorScope.Unscoped(() => Tensor.Full(b, 1f, codes)));
+            _embedSum = RegisterBuffer("ema_embed_sum", TensorScope.Unscoped(() => Tensor.FromArray(b, init.ToArray(), codes, dim)));
+        }
     }
 
     public float Beta { get; }
+    public bool Ema { get; }
     public Tensor Codebook { get; }
+    public int Codes => Codebook.Dim(0);
+    public int Dim => Codebook.Dim(1);
 
-    public VqResult Forward(Tensor zE) => F.VectorQuantize(zE, Codebook, Beta);
+    public VqResult Forward(Tensor zE)
+    {
+        var q = F.VectorQuantize(zE, Codebook, Beta);
+        if (!Ema) return q;
+        // EMA: the codebook is not trained by gradient; only the commitment term remains.
+        return q with { Loss = F.Scale(F.MseLoss(zE, q.Zq.Detach()), Beta) };
+    }
 
     /// <summary>Codes → z_q [N, D, H, W].</summary>
     public Tensor Lookup(Tensor indices) => F.GatherCodes(Codebook, indices);
 
+    /// <summary>
+    /// One EMA update from a training batch: N_k ← γN_k + (1−γ)n_k, m_k ← γm_k + (1−γ)Σ z_e(assigned to k),
+    /// e_k = m_k / Ñ_k with Ñ_k = (N_k + ε)/(N + Kε)·N (Laplace smoothing, so an unused code never divides by 0).
+    /// </summary>
+    public void UpdateEma(Tensor zE, Tensor indices)
+    {
+        if (!Ema) throw new InvalidOperationException("UpdateEma on a gradient-trained codebook");
+        var (z, idx, hw) = HostLatents(zE, indices);
+        int k = Codes, d = Dim;
+        var counts = new double[k];
+        var sums = new double[k * d];
+        for (int p = 0; p < idx.Length; p++)
+        {
+            int c = idx[p], n = p / hw, pos = p % hw;
+            counts[c]++;
+            for (int j = 0; j < d; j++) sums[c * d + j] += z[(n * d + j) * hw + pos];
+        }
+        var size = _clusterSize!.ToArray();
+        var embed = _embedSum!.ToArray();
+        double total = 0;
+        for (int c = 0; c < k; c++)
+        {
+            size[c] = (float)(_decay * size[c] + (1 - _decay) * counts[c]);
+            total += size[c];
+            for (int j = 0; j < d; j++) embed[c * d + j] = (float)(_decay * embed[c * d + j] + (1 - _decay) * sums[c * d + j]);
+        }
+        var book = new float[k * d];
+        for (int c = 0; c < k; c++)
+        {
+            double smoothed = (size[c] + Eps) / (total + k * Eps) * total;
+            for (int j = 0; j < d; j++) book[c * d + j] = (float)(embed[c * d + j] / smoothed);
+        }
+        var be = Codebook.Backend;
+        be.Upload(size, _clusterSize.Memory);
+        be.Upload(embed, _embedSum.Memory);
+        be.Upload(book, Codebook.Memory);
+    }
+
+    /// <summary>
+    /// Moves every code that <paramref name="usage"/> says went unused onto a random encoder output of this batch
+    /// (so dead codes come back into play). Returns how many were restarted.
+    /// </summary>
+    public int RestartDeadCodes(Tensor zE, Tensor indices, long[] usage, Rng rng)
+    {
+        var (z, idx, hw) = HostLatents(zE, indices);
+        int d = Dim, restarted = 0;
+        var book = Codebook.ToArray();
+        var embed = _embedSum?.ToArray();
+        var size = _clusterSize?.ToArray();
+        for (int c = 0; c < Codes; c++)
+        {
+            if (usage[c] > 0) continue;
+            int p = rng.NextInt(idx.Length), n = p / hw, pos = p % hw;
+            for (int j = 0; j < d; j++)
+            {
+                book[c * d + j] = z[(n * d + j) * hw + pos];
+                if (embed is not null) embed[c * d + j] = book[c * d + j];
+            }
+            if (size is not null) size[c] = 1f;
+            restarted++;
+        }
+        if (restarted == 0) return 0;
+        var be = Codebook.Backend;
+        be.Upload(book, Codebook.Memory);
+        if (embed is not null) be.Upload(embed, _embedSum!.Memory);
+        if (size is not null) be.Upload(size, _clusterSize!.Memory);
+        return restarted;
+    }
+
+    private static (float[] Z, int[] Idx, int Hw) HostLatents(Tensor zE, Tensor indices)
+    {
+        var idx = indices.ToIntArray();
+        int n = zE.Dim(0);
+        return (zE.ToArray(), idx, idx.Length / Math.Max(1, n));
+    }
+
     private sealed class Holder : Module
     {
-        public Tensor Add(string name, Tensor t) => RegisterParameter(name, t);
+        public Tensor Param(string name, Tensor t) => RegisterParameter(name, t);
+        public Tensor Buffer(string name, Tensor t) => RegisterBuffer(name, t);
     }
 }
 
@@ -76,7 +179,7 @@ public sealed class VqVae : Module
         enc.Skip(); _encoder.Add(F.Relu);
 
         PreQuant = RegisterModule("pre_q", new Conv2d(backend, rng, ch, config.EmbeddingDim, 1));
-        Quantizer = RegisterModule("vq", new VectorQuantizer(backend, rng, config.CodebookSize, config.EmbeddingDim, config.Beta));
+        Quantizer = RegisterModule("vq", new VectorQuantizer(backend, rng, config.CodebookSize, config.EmbeddingDim, config.Beta, config.Ema, config.EmaDecay));
 
         var dec = RegisterModule("dec", new Sequence());
         _decoder.Add(dec.Add(new Conv2d(backend, rng, config.EmbeddingDim, ch, 3, 1, 1)).Forward);
@@ -124,6 +227,9 @@ public sealed class VqVae : Module
         foreach (var f in layers) x = f(x);
         return x;
     }
+
+    /// <summary>Parameters and buffers: everything a checkpoint must hold to rebuild the model.</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> StateDict() => NamedParameters().Concat(NamedBuffers());
 
     /// <summary>Mirrors nn.Sequential numbering: parameter-free layers (ReLU) take an index but register nothing.</summary>
     private sealed class Sequence : Module

@@ -18,6 +18,9 @@ public sealed record VqVaeConfig
     /// <summary>4 (two stride-2 stages) or 8 (three).</summary>
     public int Downsample { get; init; } = 4;
     public float Beta { get; init; } = 0.25f;
+    /// <summary>Learn the codebook by exponential moving averages instead of the codebook loss.</summary>
+    public bool Ema { get; init; }
+    public float EmaDecay { get; init; } = 0.99f;
     /// <summary>"mse" (peer) or "l1" (MOOD paper).</summary>
     public string ReconLoss { get; init; } = "mse";
 
@@ -37,6 +40,7 @@ public sealed record VqVaeConfig
         if (ImageChannels is not (1 or 3)) throw new UserError($"--channels must be 1 (grayscale) or 3 (RGB), got {ImageChannels}");
         if (Channels <= 0 || ResChannels <= 0 || EmbeddingDim <= 0 || ResBlocks < 0) throw new UserError("model widths must be positive");
         if (CodebookSize < 2) throw new UserError($"--codes must be at least 2, got {CodebookSize}");
+        if (EmaDecay is <= 0f or >= 1f) throw new UserError($"--ema-decay must be in (0, 1), got {EmaDecay}");
         if (ReconLoss is not ("mse" or "l1")) throw new UserError($"--recon-loss must be mse or l1, got '{ReconLoss}'");
     }
 }
