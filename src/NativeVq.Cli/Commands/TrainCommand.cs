@@ -28,6 +28,9 @@ internal static class TrainCommand
         var codes = new Option<int?>("--codes") { Description = "Codebook size K (default: 128 up to 32 px, 256 above)." };
         var dim = new Option<int?>("--embedding-dim") { Description = "Code vector size D (default: 32 up to 32 px, 64 above)." };
         var down = new Option<int?>("--downsample") { Description = "Image-to-code-grid factor, 4 or 8 (default: 4 below 128 px, 8 from 128 px)." };
+        var ema = new Option<bool>("--ema") { Description = "Learn the codebook by exponential moving averages (decay --ema-decay, Laplace smoothing) instead of the codebook loss." };
+        var emaDecay = new Option<float>("--ema-decay") { Description = "Decay of the EMA codebook updates.", DefaultValueFactory = _ => 0.99f };
+        var restart = new Option<int>("--restart-dead-codes") { Description = "Every N steps, move codes unused in those steps onto random encoder outputs (0 = off).", DefaultValueFactory = _ => 0 };
         var recon = new Option<string>("--recon-loss") { Description = "Reconstruction loss: mse or l1.", DefaultValueFactory = _ => "mse" };
         var device = Cli.Device();
         var seed = Cli.Seed();
@@ -36,7 +39,7 @@ internal static class TrainCommand
 
         var cmd = new Command("vqvae", "Train a VQ-VAE (images -> grid of discrete codes) on normal images.");
         data.AddTo(cmd);
-        foreach (var o in new Option[] { outDir, epochs, batch, lr, resume, maxSteps, clip, channelsW, codes, dim, down, recon, device, seed, profile, quiet }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDir, epochs, batch, lr, resume, maxSteps, clip, channelsW, codes, dim, down, ema, emaDecay, restart, recon, device, seed, profile, quiet }) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
         {
             ProgressBar.Silent = r.GetValue(quiet);
@@ -49,6 +52,8 @@ internal static class TrainCommand
                 EmbeddingDim = Or(r.GetValue(dim), cfg.EmbeddingDim),
                 Downsample = Or(r.GetValue(down), cfg.Downsample),
                 ReconLoss = r.GetValue(recon)!,
+                Ema = r.GetValue(ema),
+                EmaDecay = r.GetValue(emaDecay),
             };
             cfg.Validate();
             var backend = Cli.OpenDevice(r.GetValue(device)!);
@@ -62,6 +67,7 @@ internal static class TrainCommand
                 Resume = r.GetValue(resume),
                 MaxSteps = r.GetValue(maxSteps),
                 ClipNorm = r.GetValue(clip),
+                RestartDeadCodesEvery = r.GetValue(restart),
             });
             trainer.Run();
             Console.Error.WriteLine($"model written to {Path.Combine(r.GetValue(outDir)!, VqVaeTrainer.CheckpointName)}");

@@ -17,7 +17,7 @@ public static class ModelStore
         try { config = ckpt.Config.Deserialize<VqVaeConfig>(RunDirectory.Json) ?? throw new JsonException("empty config"); }
         catch (JsonException e) { throw new UserError($"{path}: the model configuration in the header is not valid ({e.Message})"); }
         var model = new VqVae(backend, config, seed: 0);
-        ckpt.LoadInto(model.NamedParameters(), strict: false);
+        ckpt.LoadInto(model.StateDict(), strict: false);
         model.Eval();
         return model;
     }

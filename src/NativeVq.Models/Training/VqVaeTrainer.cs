@@ -19,6 +19,8 @@ public sealed record VqVaeTrainOptions
     public int MaxSteps { get; init; }
     /// <summary>Clip gradients to this global norm; 0 = off.</summary>
     public float ClipNorm { get; init; }
+    /// <summary>Every this many steps, codes unused since the last check move onto random encodings (0 = off).</summary>
+    public int RestartDeadCodesEvery { get; init; }
     /// <summary>Images shown in the per-epoch reconstruction grid.</summary>
     public int GridImages { get; init; } = 8;
 }
@@ -51,6 +53,8 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         using var adam = new Adam(model.Parameters(), options.Lr);
         var start = new LoaderPosition(0, 0);
         int step = 0;
+        var restartRng = new Rng(options.Seed ^ 0xD1B54A32D192ED03UL);
+        var sinceRestart = new long[config.CodebookSize];
 
         string ckptPath = run.File(CheckpointName);
         if (options.Resume)
@@ -60,8 +64,10 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             ckpt.RequireKind("vqvae");
             var saved = ckpt.Config.Deserialize<VqVaeConfig>(RunDirectory.Json)!;
             if (saved != config) throw new UserError($"--resume: {ckptPath} was trained with another model configuration; drop --resume or use the same options");
-            ckpt.LoadInto(model.NamedParameters(), strict: false);
+            ckpt.LoadInto(model.StateDict(), strict: false);
             OptimizerState.Restore(adam, ckpt, names);
+            if (ckpt.Training["restart_rng"] is JsonArray rs) restartRng.State = rs.Select(v => v!.GetValue<ulong>()).ToArray();
+            if (ckpt.Training["since_restart"] is JsonArray sr) sinceRestart = sr.Select(v => v!.GetValue<long>()).ToArray();
             step = ckpt.Training["step"]!.GetValue<int>();
             var loader = ckpt.Training["loader"]!;
             start = new LoaderPosition(loader["epoch"]!.GetValue<int>(), loader["index"]!.GetValue<int>());
@@ -107,14 +113,20 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
                             (File.Exists(ckptPath) ? $"the last good checkpoint {ckptPath} is kept" : "no checkpoint was written") + "; try a lower --lr");
                     adam.Step();
                     adam.ZeroGrad();
-                    foreach (var c in o.Indices.ToIntArray()) counts[c]++;
+                    if (config.Ema) model.Quantizer.UpdateEma(o.ZE, o.Indices);
+                    foreach (var c in o.Indices.ToIntArray()) { counts[c]++; sinceRestart[c]++; }
+                    if (options.RestartDeadCodesEvery > 0 && (step + 1) % options.RestartDeadCodesEvery == 0)
+                    {
+                        model.Quantizer.RestartDeadCodes(o.ZE, o.Indices, sinceRestart, restartRng);
+                        Array.Clear(sinceRestart);
+                    }
                     recSum += rec; vqSum += vq; batches++; images += batch.Count;
                 }
                 step++; done++;
                 bar.Update(done, images, string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
                 if (options.MaxSteps > 0 && step >= options.MaxSteps)
                 {
-                    Save(run, model, adam, names, step, loaderIt.Position);
+                    Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart);
                     bar.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
@@ -124,7 +136,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             bar.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F4} vq {m.VqLoss:F4} ppl {m.Perplexity:F1} codes {m.CodesUsed}/{config.CodebookSize}"));
             History.Add(m);
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
-            Save(run, model, adam, names, step, loaderIt.Position);
+            Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart);
             if (gridInput is not null) WriteGrid(run, model, gridInput, epoch + 1);
         }
         return model;
@@ -140,7 +152,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         return Math.Exp(h);
     }
 
-    private void Save(RunDirectory run, VqVae model, Adam adam, List<string> names, int step, LoaderPosition pos)
+    private void Save(RunDirectory run, VqVae model, Adam adam, List<string> names, int step, LoaderPosition pos, Rng restartRng, long[] sinceRestart)
     {
         var training = new JsonObject
         {
@@ -148,9 +160,11 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             ["loader"] = new JsonObject { ["epoch"] = pos.Epoch, ["index"] = pos.Index },
             ["seed"] = options.Seed,
             ["optimizer"] = OptimizerState.Describe(adam),
+            ["restart_rng"] = new JsonArray(restartRng.State.Select(v => (JsonNode)v).ToArray()),
+            ["since_restart"] = new JsonArray(sinceRestart.Select(v => (JsonNode)v).ToArray()),
         };
         NvqFile.Write(run.File(CheckpointName), "vqvae", (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!,
-            model.NamedParameters().Concat(OptimizerState.Tensors(adam, names)), training);
+            model.StateDict().Concat(OptimizerState.Tensors(adam, names)), training);
     }
 
     private float[]? GridBatch(int n)
