@@ -11,6 +11,7 @@ internal static class TrainCommand
     {
         var train = new Command("train", "Train a model into a run folder.");
         train.Subcommands.Add(VqVae());
+        train.Subcommands.Add(PriorCommands.Train());
         return train;
     }
 

@@ -228,9 +228,6 @@ public sealed class VqVae : Module
         return x;
     }
 
-    /// <summary>Parameters and buffers: everything a checkpoint must hold to rebuild the model.</summary>
-    public IEnumerable<(string Name, Tensor Tensor)> StateDict() => NamedParameters().Concat(NamedBuffers());
-
     /// <summary>Mirrors nn.Sequential numbering: parameter-free layers (ReLU) take an index but register nothing.</summary>
     private sealed class Sequence : Module
     {

@@ -51,6 +51,9 @@ public abstract class Module
             foreach (var b in m.NamedBuffers(prefix + n + ".")) yield return b;
     }
 
+    /// <summary>Parameters and buffers: everything a checkpoint must hold to rebuild the module.</summary>
+    public IEnumerable<(string Name, Tensor Tensor)> StateDict() => NamedParameters().Concat(NamedBuffers());
+
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 
     public IEnumerable<(string Name, Module Module)> Children() => _children;

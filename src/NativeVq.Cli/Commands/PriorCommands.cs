@@ -1,0 +1,214 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using NativeVq.Data;
+using NativeVq.Models;
+using NativeVq.Models.Training;
+
+namespace NativeVq.Cli.Commands;
+
+/// <summary>`nativevq train prior`, `nativevq nll` and `nativevq sample`.</summary>
+internal static class PriorCommands
+{
+    public const string CodeCacheName = "codes_cache.nvq";
+
+    public static Command Train()
+    {
+        var data = new DataOptions();
+        var vqvae = Cli.Required<string>("--vqvae", "Run folder of a trained VQ-VAE; the prior is written into the same folder (prior.nvq, prior_metrics.jsonl, calibration.json).");
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the code maps.", DefaultValueFactory = _ => 30 };
+        var batch = new Option<int>("--batch") { Description = "Code maps per optimizer step.", DefaultValueFactory = _ => 32 };
+        var lr = new Option<float>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4f };
+        var schedule = new Option<string>("--schedule") { Description = "Learning-rate schedule: none, cosine (to 0 at the end) or step (x0.1 at 50 % and 75 %).", DefaultValueFactory = _ => "none" };
+        var heldOut = new Option<float>("--held-out") { Description = "Share of the images held out for NLL and threshold calibration.", DefaultValueFactory = _ => 0.1f };
+        var lambdaP = new Option<double>("--lambda-percentile") { Description = "Sample-score threshold λ = this percentile of held-out per-code NLLs (MOOD: ~98).", DefaultValueFactory = _ => 98.0 };
+        var tauP = new Option<double>("--tau-percentile") { Description = "Resampling threshold τ = this percentile of held-out per-code NLLs (MOOD: ~90).", DefaultValueFactory = _ => 90.0 };
+        var resume = new Option<bool>("--resume") { Description = "Continue the prior in --vqvae from its checkpoint." };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Stop after this many steps in total, with a checkpoint (0 = all epochs).", DefaultValueFactory = _ => 0 };
+        var channels = new Option<int?>("--prior-channels") { Description = "PixelSNAIL channels (default 64 for grids up to 8x8, 128 above)." };
+        var dropout = new Option<float>("--prior-dropout") { Description = "Dropout in the gated residual blocks.", DefaultValueFactory = _ => 0f };
+        var device = Cli.Device();
+        var seed = Cli.Seed();
+        var profile = Cli.Profile();
+        var quiet = Cli.Quiet();
+        var cmd = new Command("prior", "Train the PixelSNAIL prior over a VQ-VAE's code maps (encodes the data once, cached in the run folder).");
+        data.AddTo(cmd);
+        foreach (var o in new Option[] { vqvae, epochs, batch, lr, schedule, heldOut, lambdaP, tauP, resume, maxSteps, channels, dropout, device, seed, profile, quiet }) cmd.Options.Add(o);
+        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        {
+            ProgressBar.Silent = r.GetValue(quiet);
+            string runDir = r.GetValue(vqvae)!;
+            var backend = Cli.OpenDevice(r.GetValue(device)!);
+            var vq = ModelStore.LoadVqVae(runDir, backend);
+            var maps = EncodeCached(r, data, runDir, vq, backend);
+            float share = r.GetValue(heldOut);
+            if (share is < 0f or >= 1f) throw new UserError($"--held-out must be in [0, 1), got {share}");
+            var order = Enumerable.Range(0, maps.Count).ToArray();
+            new Rng(r.GetValue(seed) ^ 0x5DEECE66DUL).Shuffle(order);
+            int nHeld = (int)Math.Round(share * maps.Count);
+            var held = maps.Take(order.Take(nHeld).ToArray());
+            var train = maps.Take(order.Skip(nHeld).ToArray());
+            Console.Error.WriteLine($"prior: {train.Count} training and {held.Count} held-out code maps of {maps.Height}x{maps.Width}");
+            var cfg = PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width);
+            cfg = cfg with { Channels = r.GetValue(channels) ?? cfg.Channels, Dropout = r.GetValue(dropout) };
+            cfg.Validate();
+            var trainer = new PriorTrainer(backend, train, held, cfg, new PriorTrainOptions
+            {
+                Out = runDir,
+                Epochs = r.GetValue(epochs),
+                Batch = r.GetValue(batch),
+                Lr = r.GetValue(lr),
+                Schedule = r.GetValue(schedule)!,
+                Seed = r.GetValue(seed),
+                Resume = r.GetValue(resume),
+                MaxSteps = r.GetValue(maxSteps),
+                HeldOut = share,
+                LambdaPercentile = r.GetValue(lambdaP),
+                TauPercentile = r.GetValue(tauP),
+            });
+            trainer.Run();
+            Console.Error.WriteLine($"prior written to {Path.Combine(runDir, PriorTrainer.CheckpointName)}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Encodes the data with the VQ-VAE, or reuses the cache made from the same data and checkpoint.</summary>
+    private static CodeMaps EncodeCached(ParseResult r, DataOptions data, string runDir, VqVae vq, Backend backend)
+    {
+        var ckpt = new FileInfo(Path.Combine(runDir, VqVaeTrainer.CheckpointName));
+        var source = new JsonObject
+        {
+            ["data"] = Path.GetFullPath(r.GetValue(data.Data)!),
+            ["format"] = r.GetValue(data.Format),
+            ["size"] = r.GetValue(data.Size),
+            ["channels"] = r.GetValue(data.Channels),
+            ["normal_class"] = r.GetValue(data.NormalClass),
+            ["vqvae_bytes"] = ckpt.Length,
+            ["vqvae_time"] = ckpt.LastWriteTimeUtc.Ticks,
+        };
+        var cache = Path.Combine(runDir, CodeCacheName);
+        if (CodeMaps.SourceOf(cache) is JsonObject old && JsonNode.DeepEquals(old, source))
+        {
+            Console.Error.WriteLine($"codes: reusing {cache}");
+            return CodeMaps.Load(cache);
+        }
+        var maps = CodeMaps.Encode(vq, data.Open(r), backend);
+        maps.Save(cache, source);
+        return maps;
+    }
+
+    public static Command Nll()
+    {
+        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq and prior.nvq.");
+        var input = Cli.Required<string>("--input", "An image, or a folder of images (recursive).");
+        var output = Cli.Required<string>("--out", "JSON file to write: per image the code map, the per-code NLL map (nats) and their sum; heat maps of the NLL grid go to <out>_maps/.");
+        var device = Cli.Device();
+        var cmd = new Command("nll", "Per-code negative log-likelihood of images under the prior (teacher-forced, one pass per image batch).");
+        foreach (var o in new Option[] { model, input, output, device }) cmd.Options.Add(o);
+        cmd.SetAction(r => Cli.Run(false, () =>
+        {
+            var backend = Cli.OpenDevice(r.GetValue(device)!);
+            string runDir = r.GetValue(model)!;
+            var vq = ModelStore.LoadVqVae(runDir, backend);
+            var prior = PriorStore.LoadPrior(runDir, backend);
+            var ds = OpenInputs(r.GetValue(input)!, vq);
+            var maps = CodeMaps.Encode(vq, ds, backend);
+            var nll = PriorTrainer.NllPerCode(prior, maps, backend);
+            string outPath = r.GetValue(output)!;
+            string mapDir = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "_maps");
+            Directory.CreateDirectory(mapDir);
+            var arr = new JsonArray();
+            int hw = maps.PerMap;
+            float hi = nll.Length > 0 ? nll.Max() : 1f;
+            for (int i = 0; i < maps.Count; i++)
+            {
+                var grid = nll.AsSpan(i * hw, hw);
+                var png = Path.Combine(mapDir, $"{i:D5}.png");
+                var heat = HeatMap.Colorize(grid, maps.Height, maps.Width, 0f, hi);
+                ImageIO.SavePng(png, Upsample(heat, 16));
+                arr.Add(new JsonObject
+                {
+                    ["image"] = ds.NameOf(i),
+                    ["total_nll"] = grid.ToArray().Sum(v => (double)v),
+                    ["max_nll"] = grid.ToArray().Max(),
+                    ["codes"] = Rows(maps.Codes.AsSpan(i * hw, hw).ToArray().Select(v => (JsonNode)v), maps.Width),
+                    ["nll"] = Rows(grid.ToArray().Select(v => (JsonNode)Math.Round(v, 4)), maps.Width),
+                    ["heat_map"] = png,
+                });
+            }
+            File.WriteAllText(outPath + ".tmp", new JsonObject { ["unit"] = "nats", ["images"] = arr }.ToJsonString(RunDirectory.Json));
+            File.Move(outPath + ".tmp", outPath, overwrite: true);
+            Console.Error.WriteLine($"per-code NLL of {maps.Count} images written to {outPath}, heat maps to {mapDir}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    public static Command Sample()
+    {
+        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq and prior.nvq.");
+        var count = new Option<int>("--count") { Description = "Images to sample.", DefaultValueFactory = _ => 16 };
+        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature (below 1: safer, less varied samples).", DefaultValueFactory = _ => 1f };
+        var output = Cli.Required<string>("--out", "PNG grid of the decoded samples.");
+        var device = Cli.Device();
+        var seed = Cli.Seed();
+        var cmd = new Command("sample", "Draw code maps from the prior and decode them with the VQ-VAE: a look at what the prior learned.");
+        foreach (var o in new Option[] { model, count, temperature, output, device, seed }) cmd.Options.Add(o);
+        cmd.SetAction(r => Cli.Run(false, () =>
+        {
+            var backend = Cli.OpenDevice(r.GetValue(device)!);
+            string runDir = r.GetValue(model)!;
+            var vq = ModelStore.LoadVqVae(runDir, backend);
+            var prior = PriorStore.LoadPrior(runDir, backend);
+            int n = r.GetValue(count);
+            if (n < 1) throw new UserError($"--count must be at least 1, got {n}");
+            float t = r.GetValue(temperature);
+            if (t <= 0) throw new UserError($"--temperature must be positive, got {t}");
+            var codes = PriorSampler.Sample(prior, n, new Rng(r.GetValue(seed)), t);
+            using var scope = new TensorScope();
+            using var _ = Autograd.NoGrad();
+            var img = vq.DecodeCodes(Tensor.FromArray(backend, codes, n, prior.Config.Height, prior.Config.Width)).ToArray();
+            for (int i = 0; i < img.Length; i++) img[i] = Math.Clamp(img[i], -1f, 1f);
+            int c = vq.Config.ImageChannels, s = vq.Config.ImageSize;
+            var tiles = Enumerable.Range(0, n).Select(i => ImageF.FromBatch(img, i, c, s, s)).ToList();
+            ImageIO.SavePng(r.GetValue(output)!, ImageGrid.Tile(tiles, (int)Math.Ceiling(Math.Sqrt(n))));
+            Console.Error.WriteLine($"{n} samples written to {r.GetValue(output)}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>An image file or a folder, shaped like the VQ-VAE's input.</summary>
+    internal static IImageDataset OpenInputs(string path, VqVae vq)
+    {
+        var opts = new DatasetOptions { Size = vq.Config.ImageSize, Channels = vq.Config.ImageChannels };
+        if (File.Exists(path) && !path.Contains("idx", StringComparison.OrdinalIgnoreCase))
+            return new SingleImage(path, opts);
+        return DatasetFactory.Open(path, opts);
+    }
+
+    private static JsonArray Rows(IEnumerable<JsonNode> values, int width)
+        => new(values.Chunk(width).Select(row => (JsonNode)new JsonArray(row.ToArray())).ToArray());
+
+    private static ImageF Upsample(ImageF img, int f)
+    {
+        var o = new ImageF(img.Channels, img.Height * f, img.Width * f);
+        for (int c = 0; c < img.Channels; c++)
+            for (int y = 0; y < o.Height; y++)
+                for (int x = 0; x < o.Width; x++)
+                    o.Data[(c * o.Height + y) * o.Width + x] = img.Data[(c * img.Height + y / f) * img.Width + x / f];
+        return o;
+    }
+
+    /// <summary>One image file as a dataset of one.</summary>
+    private sealed class SingleImage(string path, DatasetOptions o) : IImageDataset
+    {
+        public int Count => 1;
+        public int Channels => o.Channels;
+        public int Size => o.Size;
+        public void Load(int index, Span<float> chw) => ImageIO.LoadInto(path, chw, new ImageLoadOptions { Size = o.Size, Channels = o.Channels, MaxPixels = o.MaxPixels });
+        public string NameOf(int index) => path;
+        public int LabelOf(int index) => -1;
+    }
+}
