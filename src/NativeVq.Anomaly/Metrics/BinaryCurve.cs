@@ -59,7 +59,7 @@ internal static class BinaryCurve
             while (i >= 0 && pos[i] == k) { tp++; i--; }
             while (j >= 0 && neg[j] == k) { fp++; j--; }
             area2 += (fp - prevFp) * (tp + prevTp);
-            if (tp != prevTp) ap += (double)(tp - prevTp) / P * ((double)tp / (tp + fp));
+            if (tp != prevTp) ap += (tp - prevTp) * ((double)tp / (tp + fp)); // Σ ΔTP·precision, divided by P at the end
             if (P > 0)
             {
                 double f1 = 2.0 * tp / (tp + fp + P);
@@ -77,7 +77,7 @@ internal static class BinaryCurve
         }
         bool defined = P > 0 && N > 0;
         double auroc = defined ? area2 / (2.0 * P * N) : double.NaN;
-        return new CurveSummary(P + N, P, auroc, P > 0 ? ap : double.NaN, P > 0 ? bestF1 : double.NaN, bestT,
+        return new CurveSummary(P + N, P, auroc, P > 0 ? ap / P : double.NaN, P > 0 ? bestF1 : double.NaN, bestT,
             new RocCurve([.. fpr], [.. tpr], [.. thr]));
     }
 

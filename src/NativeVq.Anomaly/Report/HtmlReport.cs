@@ -20,6 +20,7 @@ public static class HtmlReport
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, // a file, not markup: keep '+' and '<' readable
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         Converters = { new FiniteDouble(), new FiniteFloat() },
     };
