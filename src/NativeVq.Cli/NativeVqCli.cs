@@ -15,6 +15,8 @@ public static class NativeVqCli
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EncodeCommand.Create());
         root.Subcommands.Add(ReconstructCommand.Create());
+        root.Subcommands.Add(EvalCommands.Eval());
+        root.Subcommands.Add(EvalCommands.Score());
         root.Subcommands.Add(PriorCommands.Nll());
         root.Subcommands.Add(PriorCommands.Sample());
         root.Subcommands.Add(DevicesCommand.Create());

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using NativeVq.Anomaly.Evaluation;
+using NativeVq.Anomaly.Scoring;
 using NativeVq.Data;
 using NativeVq.Models;
 using NativeVq.Models.Training;
@@ -7,40 +9,63 @@ using NativeVq.Models.Training;
 namespace NativeVq.Cli.Commands;
 
 /// <summary>
-/// `nativevq demo`: the whole job on data the project generates itself (no download): procedural textures,
-/// a VQ-VAE trained on the normal ones, and the reconstruction grid to look at.
+/// `nativevq demo`: the whole job on data the project generates itself (no download). Normal images are
+/// procedural stripe textures; the test set adds scratches and spots with ground-truth masks. It trains the
+/// VQ-VAE and the prior on normal textures, scores the test set with restorations, and writes the HTML report.
 /// </summary>
 internal static class DemoCommand
 {
     public static Command Create()
     {
-        var outDir = new Option<string>("--out") { Description = "Run folder for the demo's outputs.", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
+        var outDir = new Option<string>("--out") { Description = "Folder for the demo's run and report (replaced on every run).", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var images = new Option<int>("--images") { Description = "Normal training images to generate.", DefaultValueFactory = _ => 1024 };
-        var epochs = new Option<int>("--epochs") { Description = "VQ-VAE training epochs.", DefaultValueFactory = _ => 6 };
+        var tests = new Option<int>("--test-images") { Description = "Test images to generate (half of them with a defect).", DefaultValueFactory = _ => 120 };
+        var vqEpochs = new Option<int>("--vq-epochs") { Description = "VQ-VAE training epochs.", DefaultValueFactory = _ => 8 };
+        var priorEpochs = new Option<int>("--prior-epochs") { Description = "Prior training epochs.", DefaultValueFactory = _ => 15 };
+        var restorations = new Option<int>("--restorations") { Description = "Restorations per test image.", DefaultValueFactory = _ => 15 };
         var device = Cli.Device();
         var seed = Cli.Seed();
         var profile = Cli.Profile();
-        var cmd = new Command("demo", "Run the main job end to end on generated textures (no data needed) and write the results to --out.");
-        foreach (var o in new Option[] { outDir, images, epochs, device, seed, profile }) cmd.Options.Add(o);
+        var cmd = new Command("demo", "Run the main job end to end on generated textures (no data needed): train the VQ-VAE and the prior, evaluate with restorations, write an HTML report.");
+        foreach (var o in new Option[] { outDir, images, tests, vqEpochs, priorEpochs, restorations, device, seed, profile }) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string dir = r.GetValue(outDir)!;
             var s = r.GetValue(seed);
+            string run = Path.Combine(dir, "run"), report = Path.Combine(dir, "report");
+            if (Directory.Exists(run)) Directory.Delete(run, recursive: true);
+
             var train = new SyntheticTextures(r.GetValue(images), 32, s);
-            Console.Error.WriteLine($"demo: {train.Count} generated 32x32 textures; training a VQ-VAE into {dir}");
-            var opts = new VqVaeTrainOptions { Out = dir, Epochs = r.GetValue(epochs), Batch = 32, Lr = 1e-3f, Seed = s };
-            // A fresh demo each time: the previous run's checkpoint would otherwise block a new start.
-            var ckpt = Path.Combine(dir, VqVaeTrainer.CheckpointName);
-            if (File.Exists(ckpt)) File.Delete(ckpt);
-            if (File.Exists(Path.Combine(dir, VqVaeTrainer.MetricsName))) File.Delete(Path.Combine(dir, VqVaeTrainer.MetricsName));
-            var trainer = new VqVaeTrainer(backend, train, new VqVaeConfig(), opts);
-            trainer.Run();
-            var last = trainer.History[^1];
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"demo done in {clock.Elapsed.TotalSeconds:F0} s: reconstruction MSE {last.ReconLoss:F4} (images in [-1,1]), perplexity {last.Perplexity:F1}, {last.CodesUsed}/128 codes used"));
-            Console.WriteLine($"look at {Path.Combine(dir, "recon.png")} (top: inputs, bottom: reconstructions)");
+            Console.Error.WriteLine($"demo 1/4: VQ-VAE on {train.Count} generated normal 32x32 textures → {run}");
+            var vq = new VqVaeTrainer(backend, train, new VqVaeConfig { Ema = true }, new VqVaeTrainOptions { Out = run, Epochs = r.GetValue(vqEpochs), Batch = 32, Lr = 1e-3f, Seed = s }).Run();
+
+            Console.Error.WriteLine("demo 2/4: encoding and training the PixelSNAIL prior");
+            var maps = CodeMaps.Encode(vq, train, backend);
+            int held = maps.Count / 10;
+            var prior = new PriorTrainer(backend, maps.Take(Enumerable.Range(held, maps.Count - held).ToArray()), maps.Take(Enumerable.Range(0, held).ToArray()),
+                PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width),
+                new PriorTrainOptions { Out = run, Epochs = r.GetValue(priorEpochs), Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = s }).Run();
+
+            Console.Error.WriteLine("demo 3/4: scoring generated test textures (half with scratches or spots) with restorations");
+            var cal = PriorStore.LoadCalibration(run);
+            var options = new ScoringOptions { Restorations = r.GetValue(restorations), Seed = s };
+            var scorer = new AnomalyScorer(vq, prior, cal.Lambda, cal.Tau, options, RestorerFactory.Fast());
+            var set = EvalSet.Synthetic(new SyntheticTextures(r.GetValue(tests), 32, s + 1_000_003, anomalyFraction: 0.5f));
+            ProgressBar? bar = null;
+            var result = AnomalyEvaluation.Run(scorer, set, cal.HeldOutScores, maps: true, progress: (done, total) => (bar ??= new ProgressBar("score", total)).Update(done, done, ""));
+            bar?.Finish($"{result.Scores.Count} images");
+
+            Console.Error.WriteLine($"demo 4/4: report → {report}");
+            var html = AnomalyEvaluation.WriteReport(report, set, result, new Dictionary<string, string>
+            {
+                ["run"] = Path.GetFullPath(run),
+                ["device"] = backend.Name,
+                ["λ / τ (nats)"] = string.Create(CultureInfo.InvariantCulture, $"{cal.Lambda:F3} / {cal.Tau:F3}"),
+            });
+            EvalCommands.PrintSummary(result);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"demo done in {clock.Elapsed.TotalSeconds:F0} s; open {html}"));
             return 0;
         }));
         return cmd;

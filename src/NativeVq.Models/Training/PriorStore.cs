@@ -23,15 +23,19 @@ public static class PriorStore
         return prior;
     }
 
-    /// <summary>(λ, τ) from calibration.json.</summary>
-    public static (double Lambda, double Tau) LoadCalibration(string runDir)
+    /// <summary>What calibration.json holds: thresholds and the held-out normal sample scores.</summary>
+    public sealed record Calibration(double Lambda, double Tau, double SampleScoreThreshold, float[] HeldOutScores);
+
+    public static Calibration LoadCalibration(string runDir)
     {
         var path = Path.Combine(runDir, PriorTrainer.CalibrationName);
         if (!File.Exists(path)) throw new UserError($"{path} is missing: it is written at the end of `nativevq train prior`");
         try
         {
             var j = JsonNode.Parse(File.ReadAllText(path))!;
-            return (j["lambda"]!.GetValue<double>(), j["tau"]!.GetValue<double>());
+            return new Calibration(j["lambda"]!.GetValue<double>(), j["tau"]!.GetValue<double>(),
+                j["sample_score_threshold"]!.GetValue<double>(),
+                j["heldout_sample_scores"]!.AsArray().Select(v => v!.GetValue<float>()).ToArray());
         }
         catch (Exception e) when (e is JsonException or NullReferenceException or InvalidOperationException)
         {

@@ -23,6 +23,8 @@ public sealed record PriorTrainOptions
     public double LambdaPercentile { get; init; } = 98;
     /// <summary>Percentile of held-out per-code NLLs used as the resampling threshold τ (MOOD: ≈ 90).</summary>
     public double TauPercentile { get; init; } = 90;
+    /// <summary>The image decision threshold = this percentile of the held-out maps' sample scores.</summary>
+    public double ThresholdPercentile { get; init; } = 95;
 }
 
 public sealed record PriorEpochMetrics(int Epoch, int Step, double TrainNll, double TrainBits, double HeldOutNll, double HeldOutBits, double Lr, double Seconds);
@@ -143,9 +145,20 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
     private void Calibrate(RunDirectory run, PixelSnail model)
     {
         var source = heldOut.Count > 0 ? heldOut : train;
-        var nll = NllPerCode(model, source, backend);
+        var perMap = NllPerCode(model, source, backend);
+        var nll = (float[])perMap.Clone();
         Array.Sort(nll);
         double lambda = Percentile(nll, options.LambdaPercentile), tau = Percentile(nll, options.TauPercentile);
+        // Sample scores of the held-out normal maps: the distribution the image threshold is read from.
+        var scores = new float[source.Count];
+        for (int i = 0; i < source.Count; i++)
+        {
+            double sc = 0;
+            foreach (var v in perMap.AsSpan(i * source.PerMap, source.PerMap)) if (v > lambda) sc += v;
+            scores[i] = (float)sc;
+        }
+        var sortedScores = (float[])scores.Clone();
+        Array.Sort(sortedScores);
         run.WriteJson(CalibrationName, new JsonObject
         {
             ["source"] = heldOut.Count > 0 ? "held-out normal code maps" : "training code maps (no held-out split)",
@@ -155,6 +168,9 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             ["lambda"] = lambda,
             ["tau_percentile"] = options.TauPercentile,
             ["tau"] = tau,
+            ["threshold_percentile"] = options.ThresholdPercentile,
+            ["sample_score_threshold"] = Percentile(sortedScores, options.ThresholdPercentile),
+            ["heldout_sample_scores"] = new JsonArray(scores.Select(v => (JsonNode)v).ToArray()),
         });
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"calibration: λ = {lambda:F3} nats (p{options.LambdaPercentile}), τ = {tau:F3} nats (p{options.TauPercentile}) from {source.Count} maps → {run.File(CalibrationName)}"));

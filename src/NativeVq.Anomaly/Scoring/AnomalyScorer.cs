@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using NativeVq.Data;
+using NativeVq.Models;
+
+namespace NativeVq.Anomaly.Scoring;
+
+/// <summary>Everything computed for one image.</summary>
+public sealed record ImageScore(
+    string Name,
+    int Label,
+    /// <summary>MOOD sample score Σ NLL_i·[NLL_i &gt; λ] (nats).</summary>
+    double SampleScore,
+    /// <summary>Σ NLL over the code grid (nats).</summary>
+    double TotalNll,
+    /// <summary>Mean squared reconstruction error (the VQ-VAE-only baseline score).</summary>
+    double ReconError,
+    int ResampledCodes,
+    float[] Input,
+    float[] Reconstruction,
+    float[]? Restoration,
+    /// <summary>Smoothed pixel anomaly map [size·size], or null when maps were not asked for.</summary>
+    float[]? Map,
+    float[] NllGrid,
+    double Milliseconds);
+
+/// <summary>
+/// The scoring stage (design.md §1.3) for a trained VQ-VAE + prior: per-code NLL from one teacher-forced pass,
+/// the sample score, and — when maps are wanted — restorations of the unlikely codes, decoded and compared
+/// with the input (or the reconstruction) into a smoothed pixel map.
+/// </summary>
+public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, double tau, ScoringOptions options, IRestorer restorer)
+{
+    public double Lambda => lambda;
+    public double Tau => tau;
+
+    public IReadOnlyList<ImageScore> Score(IImageDataset data, IReadOnlyList<int> indices, bool maps, Action<int>? progress = null, int batch = 64)
+    {
+        options.Validate();
+        var backend = vq.Backend;
+        int c = data.Channels, size = data.Size, per = c * size * size;
+        if (size != vq.Config.ImageSize || c != vq.Config.ImageChannels)
+            throw new UserError($"the data gives {c}x{size}x{size} images but the model expects {vq.Config.ImageChannels}x{vq.Config.ImageSize}x{vq.Config.ImageSize}");
+        int lat = vq.Config.LatentSize, hw = lat * lat;
+        var results = new List<ImageScore>(indices.Count);
+        using var noGrad = Autograd.NoGrad();
+        vq.Eval();
+        prior.Eval();
+        for (int s = 0; s < indices.Count; s += batch)
+        {
+            int n = Math.Min(batch, indices.Count - s);
+            var clock = Stopwatch.StartNew();
+            var x = new float[n * per];
+            Parallel.For(0, n, i => data.Load(indices[s + i], x.AsSpan(i * per, per)));
+            int[] codes; float[] rec, nll;
+            using (var scope = new TensorScope())
+            {
+                var xt = Tensor.FromArray(backend, x, n, c, size, size);
+                var o = vq.Forward(xt);
+                codes = o.Indices.ToIntArray();
+                rec = o.Reconstruction.ToArray();
+                nll = prior.NllMap(o.Indices).ToArray();
+            }
+            double sharedMs = clock.Elapsed.TotalMilliseconds / n;
+            for (int i = 0; i < n; i++)
+            {
+                var imgClock = Stopwatch.StartNew();
+                var input = x.AsSpan(i * per, per).ToArray();
+                var recon = rec.AsSpan(i * per, per).ToArray();
+                var grid = nll.AsSpan(i * hw, hw).ToArray();
+                double err = 0;
+                for (int k = 0; k < per; k++) err += (input[k] - recon[k]) * (double)(input[k] - recon[k]);
+                float[]? map = null, restoration = null;
+                int resampled = 0;
+                if (maps)
+                {
+                    var mask = LatentScores.ResampleMask(grid, lat, lat, tau, options.Rule);
+                    resampled = mask.Count(b => b);
+                    // Nothing unlikely: every restoration is the reconstruction itself.
+                    var images = resampled == 0 ? [recon] : Restore(codes.AsSpan(i * hw, hw), mask, indices[s + i], lat, per);
+                    restoration = images[0];
+                    var reference = options.Reference == MapReference.Input ? input : recon;
+                    map = PixelMaps.Smooth(PixelMaps.FromRestorations(input, reference, images, c, size, options.SoftmaxWeights, options.WeightSharpness),
+                        size, options.MinPool, options.AvgPool);
+                }
+                results.Add(new ImageScore(data.NameOf(indices[s + i]), data.LabelOf(indices[s + i]),
+                    LatentScores.SampleScore(grid, lambda), grid.Sum(v => (double)v), err / per, resampled,
+                    input, recon, restoration, map, grid, sharedMs + imgClock.Elapsed.TotalMilliseconds));
+                progress?.Invoke(results.Count);
+            }
+        }
+        return results;
+    }
+
+    /// <summary>S restorations of one image, decoded: [S][C·size·size].</summary>
+    private List<float[]> Restore(ReadOnlySpan<int> codes, bool[] mask, int imageIndex, int lat, int per)
+    {
+        int hw = lat * lat, count = options.Restorations;
+        var maps = restorer.Restore(prior, codes, mask, count, options.Seed + (ulong)imageIndex * 7919UL, options.Temperature);
+        using var scope = new TensorScope();
+        var decoded = vq.DecodeCodes(Tensor.FromArray(vq.Backend, maps, count, lat, lat)).ToArray();
+        var list = new List<float[]>(count);
+        for (int j = 0; j < count; j++)
+        {
+            var img = decoded.AsSpan(j * per, per).ToArray();
+            for (int k = 0; k < img.Length; k++) img[k] = Math.Clamp(img[k], -1f, 1f);
+            list.Add(img);
+        }
+        return list;
+    }
+}

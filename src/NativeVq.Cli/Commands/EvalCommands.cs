@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using NativeVq.Anomaly.Evaluation;
+using NativeVq.Data;
+using NativeVq.Models.Training;
+
+namespace NativeVq.Cli.Commands;
+
+/// <summary>`nativevq eval` (metrics + HTML report on a labelled test set) and `nativevq score` (new images).</summary>
+internal static class EvalCommands
+{
+    public static Command Eval()
+    {
+        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq, prior.nvq and calibration.json.");
+        var data = Cli.Required<string>("--data", "Test data: an MVTec AD category (test/<defect>/, ground_truth/), MNIST IDX files (with --normal-class: the held-out 20 % of every class), or a folder with good/ and <defect>/ subfolders.");
+        var format = new Option<string>("--format") { Description = "auto, mvtec, idx or folder.", DefaultValueFactory = _ => "auto" };
+        var normalClass = new Option<int?>("--normal-class") { Description = "IDX one-vs-rest: the normal digit; every other class is anomalous." };
+        var output = Cli.Required<string>("--out", "Report folder: metrics.json, baseline_metrics.json, index.html (self-contained; open it in a browser).");
+        var limit = new Option<int>("--limit") { Description = "Score a seeded random subset of this many test images (0 = all).", DefaultValueFactory = _ => 0 };
+        var noMaps = new Option<bool>("--no-maps") { Description = "Image scores only: skip the restorations and pixel maps (much faster)." };
+        var thresholdP = new Option<double>("--threshold-percentile") { Description = "Decision threshold = this percentile of the held-out normal sample scores from training.", DefaultValueFactory = _ => 95.0 };
+        var maxRows = new Option<int>("--report-rows") { Description = "Most image rows in index.html.", DefaultValueFactory = _ => 200 };
+        var scoring = new ScoringCliOptions();
+        var device = Cli.Device();
+        var seed = Cli.Seed();
+        var profile = Cli.Profile();
+        var cmd = new Command("eval", "Evaluate a trained run on a labelled test set: image AUROC/AP (sample score and reconstruction baseline), pixel AUROC, AUPRO, F1-max, per defect type; writes an HTML report.");
+        foreach (var o in new Option[] { model, data, format, normalClass, output, limit, noMaps, thresholdP, maxRows, device, seed, profile }) cmd.Options.Add(o);
+        scoring.AddTo(cmd);
+        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        {
+            var backend = Cli.OpenDevice(r.GetValue(device)!);
+            string runDir = r.GetValue(model)!;
+            var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed));
+            var vqCfg = ModelStore.LoadVqVae(runDir, backend).Config;
+            var set = OpenEvalSet(r.GetValue(data)!, r.GetValue(format)!, r.GetValue(normalClass), vqCfg.ImageSize, vqCfg.ImageChannels);
+            bool maps = !r.GetValue(noMaps);
+            ProgressBar? bar = null;
+            var run = AnomalyEvaluation.Run(scorer, set, cal.HeldOutScores, maps, r.GetValue(thresholdP), r.GetValue(limit), r.GetValue(seed),
+                (done, total) => (bar ??= new ProgressBar("score", total)).Update(done, done, ""));
+            bar?.Finish($"{run.Scores.Count} images");
+            var html = AnomalyEvaluation.WriteReport(r.GetValue(output)!, set, run, new Dictionary<string, string>
+            {
+                ["run"] = Path.GetFullPath(runDir),
+                ["device"] = backend.Name,
+                ["λ / τ (nats)"] = string.Create(CultureInfo.InvariantCulture, $"{scorer.Lambda:F3} / {scorer.Tau:F3}"),
+            }, r.GetValue(maxRows));
+            PrintSummary(run);
+            Console.WriteLine($"report: {html}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    internal static void PrintSummary(EvaluationRun run)
+    {
+        var o = run.Sample.Overall;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"image AUROC {o.Image.Auroc:F4}  AP {o.Image.AveragePrecision:F4}  F1-max {o.Image.F1Max:F4} (sample score; reconstruction-error baseline AUROC {run.ReconstructionBaseline.Overall.Image.Auroc:F4})"));
+        if (o.Pixel is { } p)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pixel AUROC {p.Auroc:F4}  AUPRO@{p.AuproFprLimit:F1} {p.Aupro:F4}  pixel F1-max {p.F1Max:F4}"));
+        if (run.Sample.Threshold is { } t && o.Image.AtThreshold is { } at)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"at threshold {t.Value:F2} ({t.Rule}): TPR {at.Tpr:F3} FPR {at.Fpr:F3} F1 {at.F1:F3}"));
+        foreach (var d in run.Sample.PerDefect)
+        {
+            var pixel = d.Pixel is { } dp ? string.Create(CultureInfo.InvariantCulture, $"  pixel AUROC {dp.Auroc:F4}  AUPRO {dp.Aupro:F4}") : "";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {d.Name,-14} image AUROC {d.Image.Auroc:F4}{pixel}"));
+        }
+    }
+
+    internal static EvalSet OpenEvalSet(string path, string format, int? normalClass, int size, int channels)
+    {
+        var fmt = format is "auto" ? DatasetFactory.Detect(path) : format;
+        var opts = new DatasetOptions { Format = fmt, Size = size, Channels = channels, Split = "test" };
+        switch (fmt)
+        {
+            case "mvtec":
+                return EvalSet.Mvtec((MvtecDataset)DatasetFactory.Open(path, opts));
+            case "idx":
+                if (normalClass is null) throw new UserError("--normal-class is required to evaluate IDX data (one-vs-rest protocol)");
+                return EvalSet.OneVsRest(DatasetFactory.Open(path, opts), normalClass.Value);
+            case "folder":
+                return EvalSet.Folder((FolderDataset)DatasetFactory.Open(path, opts));
+            default:
+                throw new UserError($"--format must be auto, mvtec, idx or folder, got '{format}'");
+        }
+    }
+
+    public static Command Score()
+    {
+        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq, prior.nvq and calibration.json.");
+        var input = Cli.Required<string>("--input", "An image or a folder of images (recursive).");
+        var output = Cli.Required<string>("--out", "Folder to write scores.jsonl (one JSON line per image) and maps/<n>.png (heat map over the image).");
+        var noMaps = new Option<bool>("--no-maps") { Description = "Scores only, no restorations or heat maps." };
+        var scoring = new ScoringCliOptions();
+        var device = Cli.Device();
+        var seed = Cli.Seed();
+        var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found.");
+        foreach (var o in new Option[] { model, input, output, noMaps, device, seed }) cmd.Options.Add(o);
+        scoring.AddTo(cmd);
+        cmd.SetAction(r => Cli.Run(false, () =>
+        {
+            var backend = Cli.OpenDevice(r.GetValue(device)!);
+            string runDir = r.GetValue(model)!;
+            var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed));
+            var vq = ModelStore.LoadVqVae(runDir, backend);
+            var ds = PriorCommands.OpenInputs(r.GetValue(input)!, vq);
+            bool maps = !r.GetValue(noMaps);
+            string outDir = r.GetValue(output)!;
+            Directory.CreateDirectory(Path.Combine(outDir, "maps"));
+            var bar = new ProgressBar("score", ds.Count);
+            var scores = scorer.Score(ds, Enumerable.Range(0, ds.Count).ToArray(), maps, done => bar.Update(done, done, ""));
+            bar.Finish($"{ds.Count} images");
+            var lines = new List<string>();
+            int flagged = 0;
+            for (int i = 0; i < scores.Count; i++)
+            {
+                var s = scores[i];
+                bool anomalous = s.SampleScore > cal.SampleScoreThreshold;
+                flagged += anomalous ? 1 : 0;
+                string? mapPath = null;
+                if (s.Map is not null)
+                {
+                    mapPath = Path.Combine(outDir, "maps", $"{i:D5}.png");
+                    var bg = ImageF.FromBatch(s.Input, 0, ds.Channels, ds.Size, ds.Size);
+                    ImageIO.SavePng(mapPath, HeatMap.Overlay(bg, s.Map, ds.Size, ds.Size));
+                }
+                lines.Add(new JsonObject
+                {
+                    ["image"] = s.Name,
+                    ["score"] = Math.Round(s.SampleScore, 4),
+                    ["is_anomalous"] = anomalous,
+                    ["threshold"] = Math.Round(cal.SampleScoreThreshold, 4),
+                    ["total_nll"] = Math.Round(s.TotalNll, 4),
+                    ["resampled_codes"] = s.ResampledCodes,
+                    ["heat_map"] = mapPath,
+                    ["ms"] = Math.Round(s.Milliseconds, 1),
+                }.ToJsonString());
+            }
+            var file = Path.Combine(outDir, "scores.jsonl");
+            File.WriteAllText(file + ".tmp", string.Join("\n", lines) + "\n");
+            File.Move(file + ".tmp", file, overwrite: true);
+            Console.WriteLine($"{scores.Count} images scored, {flagged} above the threshold {cal.SampleScoreThreshold:F2}: {file}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

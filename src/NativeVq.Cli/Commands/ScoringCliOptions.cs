@@ -1,0 +1,63 @@
+using System.CommandLine;
+using NativeVq.Anomaly.Scoring;
+using NativeVq.Models.Training;
+
+namespace NativeVq.Cli.Commands;
+
+/// <summary>The scoring constants as options; defaults are the papers' values (design.md §1.3).</summary>
+internal sealed class ScoringCliOptions
+{
+    public Option<double?> Lambda { get; } = new("--lambda") { Description = "Absolute sample-score threshold λ in nats (MOOD used 7). Default: the calibrated percentile from calibration.json." };
+    public Option<double?> Tau { get; } = new("--tau") { Description = "Absolute resampling threshold τ in nats (MOOD used 5). Default: the calibrated percentile from calibration.json." };
+    public Option<string> Rule { get; } = new("--rule") { Description = "Which codes to resample: threshold (NLL > τ, MOOD) or neighbour (also the bottom half of the 8-neighbourhood > τ).", DefaultValueFactory = _ => "threshold" };
+    public Option<string> Reference { get; } = new("--reference") { Description = "Pixel map compares restorations with the input (MOOD) or with the VQ-VAE reconstruction.", DefaultValueFactory = _ => "input" };
+    public Option<int> Restorations { get; } = new("--restorations") { Description = "Restorations per image (MOOD: 15).", DefaultValueFactory = _ => 15 };
+    public Option<string> Weighting { get; } = new("--weighting") { Description = "Combine restorations by softmax(-c·L1) weights (softmax) or a plain mean (mean).", DefaultValueFactory = _ => "softmax" };
+    public Option<float> WeightC { get; } = new("--weight-c") { Description = "The c of the softmax weighting.", DefaultValueFactory = _ => 3f };
+    public Option<int> MinPool { get; } = new("--min-pool") { Description = "Min-pool window of the map smoothing (1 = off).", DefaultValueFactory = _ => 3 };
+    public Option<int> AvgPool { get; } = new("--avg-pool") { Description = "Average-pool window after the min-pool (1 = off).", DefaultValueFactory = _ => 7 };
+    public Option<string> Restorer { get; } = new("--restorer") { Description = "fast (incremental, batched) or naive (one full prior pass per resampled code); both draw the same restorations.", DefaultValueFactory = _ => "fast" };
+
+    public void AddTo(Command c)
+    {
+        foreach (var o in new Option[] { Lambda, Tau, Rule, Reference, Restorations, Weighting, WeightC, MinPool, AvgPool, Restorer }) c.Options.Add(o);
+    }
+
+    public ScoringOptions Options(ParseResult r, ulong seed)
+    {
+        var o = new ScoringOptions
+        {
+            Lambda = r.GetValue(Lambda),
+            Tau = r.GetValue(Tau),
+            Rule = r.GetValue(Rule) switch { "threshold" => ResampleRule.Threshold, "neighbour" or "neighbor" => ResampleRule.Neighbour, var v => throw new UserError($"--rule must be threshold or neighbour, got '{v}'") },
+            Reference = r.GetValue(Reference) switch { "input" => MapReference.Input, "reconstruction" => MapReference.Reconstruction, var v => throw new UserError($"--reference must be input or reconstruction, got '{v}'") },
+            Restorations = r.GetValue(Restorations),
+            SoftmaxWeights = r.GetValue(Weighting) switch { "softmax" => true, "mean" => false, var v => throw new UserError($"--weighting must be softmax or mean, got '{v}'") },
+            WeightSharpness = r.GetValue(WeightC),
+            MinPool = r.GetValue(MinPool),
+            AvgPool = r.GetValue(AvgPool),
+            Seed = seed,
+        };
+        o.Validate();
+        return o;
+    }
+
+    public IRestorer CreateRestorer(ParseResult r) => r.GetValue(Restorer) switch
+    {
+        "naive" => new NaiveRestorer(),
+        "fast" => RestorerFactory.Fast(),
+        var v => throw new UserError($"--restorer must be fast or naive, got '{v}'"),
+    };
+
+    /// <summary>The scorer for a run folder: models, calibration, and the thresholds actually used.</summary>
+    public (AnomalyScorer Scorer, PriorStore.Calibration Calibration) Load(ParseResult r, string runDir, Backend backend, ulong seed)
+    {
+        var vq = ModelStore.LoadVqVae(runDir, backend);
+        var prior = PriorStore.LoadPrior(runDir, backend);
+        var cal = PriorStore.LoadCalibration(runDir);
+        var o = Options(r, seed);
+        var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, CreateRestorer(r));
+        Console.Error.WriteLine($"scoring: λ = {scorer.Lambda:F3} nats, τ = {scorer.Tau:F3} nats, {o.Restorations} restorations, rule {o.Rule}, map vs {o.Reference}");
+        return (scorer, cal);
+    }
+}
