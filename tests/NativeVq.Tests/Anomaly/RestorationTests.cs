@@ -1,0 +1,132 @@
+using NativeVq.Anomaly.Scoring;
+using NativeVq.Cpu;
+using NativeVq.Models;
+
+namespace NativeVq.Tests.Anomaly;
+
+/// <summary>The fast restorer draws bit-identical code maps to the naive loop (random weights).</summary>
+public sealed class RestorationTests
+{
+    private static readonly Backend Cpu = CpuBackend.Instance;
+
+    private static PixelSnailConfig Small(bool attention, int heads = 1, bool strict = false) => new()
+    {
+        Codes = 7, Height = 5, Width = 6, Channels = 8, Blocks = 2, ResBlocks = 2, Attention = attention,
+        Heads = heads, StrictAttention = strict, KeyDim = 4, ValueDim = 8,
+    };
+
+    private static int[] RandomCodes(int n, int k, int seed)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ => r.Next(k)).ToArray();
+    }
+
+    private static bool[] Mask(string kind, int n, int seed)
+    {
+        var r = new Random(seed);
+        return kind switch
+        {
+            "empty" => new bool[n],
+            "all" => Enumerable.Repeat(true, n).ToArray(),
+            "first" => Enumerable.Range(0, n).Select(i => i == 0).ToArray(),
+            "last" => Enumerable.Range(0, n).Select(i => i == n - 1).ToArray(),
+            _ => Enumerable.Range(0, n).Select(_ => r.NextDouble() < 0.35).ToArray(),
+        };
+    }
+
+    private static void AssertSame(PixelSnail prior, int[] codes, bool[] mask, int count, ulong seed, float t)
+    {
+        var naive = new NaiveRestorer().Restore(prior, codes, mask, count, seed, t);
+        var fast = new IncrementalRestorer().Restore(prior, codes, mask, count, seed, t);
+        Assert.Equal(naive, fast);
+        int hw = codes.Length;
+        for (int s = 0; s < count; s++)
+            for (int p = 0; p < hw; p++)
+                if (!mask[p]) Assert.Equal(codes[p], fast[s * hw + p]);
+    }
+
+    [Fact]
+    public void BatchDoesNotChangePerImageLogits()
+    {
+        foreach (var cfg in new[] { new PixelSnailConfig(), Small(true, 2, true), Small(false) })
+        {
+            var prior = new PixelSnail(Cpu, cfg, 3);
+            int hw = cfg.Height * cfg.Width;
+            var codes = RandomCodes(3 * hw, cfg.Codes, 4);
+            using var ng = Autograd.NoGrad();
+            using var scope = new TensorScope();
+            prior.Eval();
+            var batched = prior.Logits(Tensor.FromArray(Cpu, codes, 3, cfg.Height, cfg.Width)).ToArray();
+            int per = cfg.Codes * hw;
+            for (int i = 0; i < 3; i++)
+            {
+                var single = prior.Logits(Tensor.FromArray(Cpu, codes.AsSpan(i * hw, hw), 1, cfg.Height, cfg.Width)).ToArray();
+                Assert.True(single.AsSpan().SequenceEqual(batched.AsSpan(i * per, per)), $"batch changed image {i} logits for {cfg}");
+            }
+        }
+    }
+
+    [Fact]
+    public void PeerConfigMatchesNaive()
+    {
+        var cfg = new PixelSnailConfig();
+        var prior = new PixelSnail(Cpu, cfg, 21);
+        var codes = RandomCodes(64, cfg.Codes, 22);
+        var mask = new bool[64];
+        foreach (int p in new[] { 3, 9, 10, 11, 18, 19, 20, 27, 28, 35, 36, 44, 50, 58, 63 }) mask[p] = true;
+        AssertSame(prior, codes, mask, 3, 5, 1f);
+    }
+
+    [Theory]
+    [InlineData(true, 1, false, 1f, "scattered", 1UL)]
+    [InlineData(true, 1, false, 1f, "all", 2UL)]
+    [InlineData(true, 1, false, 0.7f, "scattered", 3UL)]
+    [InlineData(true, 2, true, 1f, "scattered", 4UL)]
+    [InlineData(true, 2, true, 1.6f, "all", 5UL)]
+    [InlineData(false, 1, false, 1f, "scattered", 6UL)]
+    [InlineData(false, 1, false, 0.5f, "all", 7UL)]
+    [InlineData(true, 1, false, 1f, "empty", 8UL)]
+    [InlineData(true, 1, false, 1f, "first", 9UL)]
+    [InlineData(true, 2, true, 1f, "last", 10UL)]
+    public void SmallConfigsMatchNaive(bool attention, int heads, bool strict, float temperature, string mask, ulong seed)
+    {
+        var cfg = Small(attention, heads, strict);
+        var prior = new PixelSnail(Cpu, cfg, 30 + (ulong)heads);
+        int hw = cfg.Height * cfg.Width;
+        var codes = RandomCodes(hw, cfg.Codes, (int)seed);
+        AssertSame(prior, codes, Mask(mask, hw, (int)seed + 100), 4, seed, temperature);
+    }
+
+    [Fact]
+    public void SeveralSeedsMatchNaiveAndDiffer()
+    {
+        var cfg = Small(true);
+        var prior = new PixelSnail(Cpu, cfg, 40);
+        int hw = cfg.Height * cfg.Width;
+        var codes = RandomCodes(hw, cfg.Codes, 41);
+        var mask = Mask("all", hw, 0);
+        var seen = new List<int[]>();
+        foreach (ulong seed in new ulong[] { 0, 1, 2, 12345 })
+        {
+            AssertSame(prior, codes, mask, 2, seed, 1f);
+            seen.Add(new IncrementalRestorer().Restore(prior, codes, mask, 2, seed, 1f));
+        }
+        for (int i = 0; i < seen.Count; i++)
+            for (int j = i + 1; j < seen.Count; j++)
+                Assert.NotEqual(seen[i], seen[j]);
+        // Restorations of one image differ from each other too (their streams differ).
+        Assert.NotEqual(seen[0].AsSpan(0, hw).ToArray(), seen[0].AsSpan(hw, hw).ToArray());
+    }
+
+    [Fact]
+    public void ZeroRestorationsAndLowTemperature()
+    {
+        var cfg = Small(true);
+        var prior = new PixelSnail(Cpu, cfg, 50);
+        int hw = cfg.Height * cfg.Width;
+        var codes = RandomCodes(hw, cfg.Codes, 51);
+        Assert.Empty(new IncrementalRestorer().Restore(prior, codes, Mask("all", hw, 0), 0, 1, 1f));
+        // A very low temperature makes most redraws argmax: many draws keep the previous pass valid (skips).
+        AssertSame(prior, codes, Mask("all", hw, 0), 3, 52, 0.05f);
+    }
+}
