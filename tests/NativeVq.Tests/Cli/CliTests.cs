@@ -99,6 +99,61 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, err);
         Assert.True(File.Exists(recon));
     }
+
+    [Fact]
+    public void TrainPriorEvalScoreNllAndSampleEndToEnd()
+    {
+        // good/ and scratch|spot/ subfolders of 16x16 textures: the layout `eval --format folder` reads.
+        var data = Path.Combine(_dir, "set");
+        var tex = new NativeVq.Data.SyntheticTextures(24, 16, 2, anomalyFraction: 0.5f);
+        for (int i = 0; i < tex.Count; i++)
+        {
+            var sub = Path.Combine(data, tex.DefectOf(i));
+            Directory.CreateDirectory(sub);
+            var img = new float[16 * 16];
+            tex.Load(i, img);
+            NativeVq.Data.ImageIO.SavePng(Path.Combine(sub, $"{i:D2}.png"), img, 1, 16, 16);
+        }
+        var good = Path.Combine(data, "good");
+        var run = Path.Combine(_dir, "run");
+        string[] dev = ["--device", "cpu"];
+        var (code, _, err) = Run([.. "train vqvae --size 16 --epochs 1 --batch 4 --width 8 --codes 8 --embedding-dim 4 --ema".Split(' '), "--data", good, "--out", run, .. dev]);
+        Assert.True(code == 0, err);
+        (code, _, err) = Run([.. "train prior --size 16 --epochs 2 --batch 4 --prior-channels 8 --held-out 0.25".Split(' '), "--vqvae", run, "--data", good, .. dev]);
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(run, "prior.nvq")));
+        Assert.True(File.Exists(Path.Combine(run, "calibration.json")));
+
+        var report = Path.Combine(_dir, "report");
+        string output;
+        (code, output, err) = Run([.. "eval --format folder --restorations 2".Split(' '), "--model", run, "--data", data, "--out", report, .. dev]);
+        Assert.True(code == 0, err);
+        Assert.Contains("image AUROC", output);
+        Assert.True(File.Exists(Path.Combine(report, "index.html")));
+        Assert.True(File.Exists(Path.Combine(report, "metrics.json")));
+
+        var scored = Path.Combine(_dir, "scored");
+        (code, output, err) = Run([.. "score --restorations 2".Split(' '), "--model", run, "--input", data, "--out", scored, .. dev]);
+        Assert.True(code == 0, err);
+        var lines = File.ReadAllLines(Path.Combine(scored, "scores.jsonl"));
+        Assert.Equal(tex.Count, lines.Length);
+        Assert.All(lines, l => Assert.Contains("\"is_anomalous\"", l));
+        Assert.Equal(tex.Count, Directory.GetFiles(Path.Combine(scored, "maps")).Length);
+
+        (code, _, err) = Run(["nll", "--model", run, "--input", Path.Combine(good, Directory.GetFiles(good).Select(Path.GetFileName).First()!), "--out", Path.Combine(_dir, "nll.json"), .. dev]);
+        Assert.True(code == 0, err);
+        (code, _, err) = Run(["sample", "--model", run, "--count", "4", "--out", Path.Combine(_dir, "samples.png"), .. dev]);
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(_dir, "samples.png")));
+    }
+
+    [Fact]
+    public void ScoringAModelWithoutAPriorSaysWhatToDo()
+    {
+        var (code, _, err) = Run("score", "--model", _dir, "--input", _dir, "--out", Path.Combine(_dir, "o"), "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains("vqvae.nvq", err);
+    }
 }
 
 [CollectionDefinition("console", DisableParallelization = true)]
