@@ -49,7 +49,7 @@ internal static class DemoCommand
                 new PriorTrainOptions { Out = run, Epochs = r.GetValue(priorEpochs), Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = s }).Run();
 
             Console.Error.WriteLine("demo 3/4: scoring generated test textures (half with scratches or spots) with restorations");
-            var cal = PriorStore.LoadCalibration(run);
+            var cal = ModelStore.LoadCalibration(run);
             var options = new ScoringOptions { Restorations = r.GetValue(restorations), Seed = s };
             var scorer = new AnomalyScorer(vq, prior, cal.Lambda, cal.Tau, options, RestorerFactory.Fast());
             var set = EvalSet.Synthetic(new SyntheticTextures(r.GetValue(tests), 32, s + 1_000_003, anomalyFraction: 0.5f));

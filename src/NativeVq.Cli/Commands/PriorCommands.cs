@@ -111,7 +111,7 @@ internal static class PriorCommands
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string runDir = r.GetValue(model)!;
             var vq = ModelStore.LoadVqVae(runDir, backend);
-            var prior = PriorStore.LoadPrior(runDir, backend);
+            var prior = ModelStore.LoadPrior(runDir, backend);
             var ds = OpenInputs(r.GetValue(input)!, vq);
             var maps = CodeMaps.Encode(vq, ds, backend);
             var nll = PriorTrainer.NllPerCode(prior, maps, backend);
@@ -160,7 +160,7 @@ internal static class PriorCommands
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string runDir = r.GetValue(model)!;
             var vq = ModelStore.LoadVqVae(runDir, backend);
-            var prior = PriorStore.LoadPrior(runDir, backend);
+            var prior = ModelStore.LoadPrior(runDir, backend);
             int n = r.GetValue(count);
             if (n < 1) throw new UserError($"--count must be at least 1, got {n}");
             float t = r.GetValue(temperature);

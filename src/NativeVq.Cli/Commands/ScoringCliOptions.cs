@@ -50,11 +50,11 @@ internal sealed class ScoringCliOptions
     };
 
     /// <summary>The scorer for a run folder: models, calibration, and the thresholds actually used.</summary>
-    public (AnomalyScorer Scorer, PriorStore.Calibration Calibration) Load(ParseResult r, string runDir, Backend backend, ulong seed)
+    public (AnomalyScorer Scorer, ModelStore.Calibration Calibration) Load(ParseResult r, string runDir, Backend backend, ulong seed)
     {
         var vq = ModelStore.LoadVqVae(runDir, backend);
-        var prior = PriorStore.LoadPrior(runDir, backend);
-        var cal = PriorStore.LoadCalibration(runDir);
+        var prior = ModelStore.LoadPrior(runDir, backend);
+        var cal = ModelStore.LoadCalibration(runDir);
         var o = Options(r, seed);
         var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, CreateRestorer(r));
         Console.Error.WriteLine($"scoring: λ = {scorer.Lambda:F3} nats, τ = {scorer.Tau:F3} nats, {o.Restorations} restorations, rule {o.Rule}, map vs {o.Reference}");

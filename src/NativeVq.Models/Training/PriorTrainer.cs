@@ -61,7 +61,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             if (!run.Has(CheckpointName)) throw new UserError($"--resume: no checkpoint {ckptPath} to resume from");
             var ckpt = NvqFile.Read(ckptPath);
             ckpt.RequireKind("pixelsnail");
-            if (ckpt.Config.Deserialize<PixelSnailConfig>(RunDirectory.Json) != config)
+            if (ModelStore.ReadConfig<PixelSnailConfig>(ckpt) != config)
                 throw new UserError($"--resume: {ckptPath} was trained with another prior configuration");
             ckpt.LoadInto(model.StateDict(), strict: false);
             OptimizerState.Restore(adam, ckpt, names);

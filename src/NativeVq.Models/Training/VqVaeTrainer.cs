@@ -62,8 +62,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             if (!run.Has(CheckpointName)) throw new UserError($"--resume: no checkpoint {ckptPath} to resume from");
             var ckpt = NvqFile.Read(ckptPath);
             ckpt.RequireKind("vqvae");
-            var saved = ckpt.Config.Deserialize<VqVaeConfig>(RunDirectory.Json)!;
-            if (saved != config) throw new UserError($"--resume: {ckptPath} was trained with another model configuration; drop --resume or use the same options");
+            if (ModelStore.ReadConfig<VqVaeConfig>(ckpt) != config) throw new UserError($"--resume: {ckptPath} was trained with another model configuration; drop --resume or use the same options");
             ckpt.LoadInto(model.StateDict(), strict: false);
             OptimizerState.Restore(adam, ckpt, names);
             if (ckpt.Training["restart_rng"] is JsonArray rs) restartRng.State = rs.Select(v => v!.GetValue<ulong>()).ToArray();

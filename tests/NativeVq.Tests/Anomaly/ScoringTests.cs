@@ -153,10 +153,10 @@ public sealed class PriorTrainerTests : IDisposable
     public void CalibrationHoldsThresholdsFromHeldOutNll()
     {
         Train("cal");
-        var cal = PriorStore.LoadCalibration(Path.Combine(_dir, "cal"));
+        var cal = ModelStore.LoadCalibration(Path.Combine(_dir, "cal"));
         Assert.True(cal.Lambda >= cal.Tau);   // p98 ≥ p90
         Assert.Equal(5, cal.HeldOutScores.Length);
-        var loaded = PriorStore.LoadPrior(Path.Combine(_dir, "cal"), CpuBackend.Instance);
+        var loaded = ModelStore.LoadPrior(Path.Combine(_dir, "cal"), CpuBackend.Instance);
         Assert.Equal(Small, loaded.Config);
     }
 
