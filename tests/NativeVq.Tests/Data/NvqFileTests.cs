@@ -38,7 +38,7 @@ public sealed class NvqFileTests
         Assert.Equal(ulong.MaxValue, (ulong)ck.Training["rng"]![2]!);
         Assert.Equal(["enc.weight", "enc.bias", "codes", "empty"], ck.Tensors.Select(t => t.Name));
         Assert.Equal(((Tensor)src[0].Item2).ToArray(), ck.ByName["enc.weight"].F32);
-        Assert.Equal([7, -1, 0, int.MaxValue, 5], ck.ByName["codes"].I32);
+        Assert.Equal([7, -1, 0, int.MaxValue, 5], ck.ByName["codes"].I32!);
         Assert.Equal([0, 4], ck.ByName["empty"].Shape);
 
         var dst = Model(); // same shapes, fresh tensors: overwrite them
