@@ -47,6 +47,53 @@ public sealed class RestorationTests
                 if (!mask[p]) Assert.Equal(codes[p], fast[s * hw + p]);
     }
 
+    /// <summary>
+    /// The per-position evaluation gives bitwise the batch kernels' logits at every position, for several lanes at
+    /// once (draws alone would hide 1-ulp differences: they rarely flip a draw).
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void PositionLogitsAreBitwiseTheBatchLogits(int which)
+    {
+        var cfg = which switch
+        {
+            0 => new PixelSnailConfig(),
+            1 => Small(true, 2, true),
+            2 => Small(false),
+            3 => new PixelSnailConfig { Codes = 9, Height = 3, Width = 4, Channels = 8, Blocks = 2, ResBlocks = 1, KeyDim = 4, ValueDim = 8 },
+            4 => new PixelSnailConfig { Codes = 9, Height = 4, Width = 4, Channels = 130, Blocks = 1, ResBlocks = 1, KeyDim = 4, ValueDim = 8, Heads = 2 },
+            _ => new PixelSnailConfig { Codes = 9, Height = 4, Width = 5, Channels = 8, Blocks = 2, ResBlocks = 1, KernelSize = 5, StemKernelSize = 7 },
+        };
+        var prior = new PixelSnail(Cpu, cfg, 70 + (ulong)which);
+        int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = which == 0 ? 5 : 3;
+        var codes = RandomCodes(lanes * hw, k, 71 + which);
+        float[] batched;
+        using (Autograd.NoGrad())
+        using (var scope = new TensorScope())
+        {
+            prior.Eval();
+            batched = prior.Logits(Tensor.FromArray(Cpu, codes, lanes, cfg.Height, cfg.Width)).ToArray();
+        }
+        var run = new PositionNet.Run(PositionNet.Build(prior), lanes);
+        var logits = new float[k];
+        for (int q = 0; q < hw; q++)
+        {
+            run.Advance(q, codes, lanes);
+            for (int l = 0; l < lanes; l++)
+            {
+                run.Logits(l, logits);
+                for (int c = 0; c < k; c++)
+                    Assert.True(BitConverter.SingleToInt32Bits(logits[c]) == BitConverter.SingleToInt32Bits(batched[(l * k + c) * hw + q]),
+                        $"lane {l} position {q} code {c}: {logits[c]:R} vs batch {batched[(l * k + c) * hw + q]:R}");
+            }
+        }
+    }
+
     [Fact]
     public void FactoryReturnsCachedRestorer() => Assert.IsType<CachedRestorer>(RestorerFactory.Fast());
 
