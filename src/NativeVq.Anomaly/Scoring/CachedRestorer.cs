@@ -45,7 +45,7 @@ public sealed class CachedRestorer : IRestorer
         int first = resample.IndexOf(true), last = resample.LastIndexOf(true);
         if (first < 0) return result;
 
-        var net = PositionNet.Build(prior);
+        var net = PositionNet.For(prior);
         var run = new PositionNet.Run(net, count);
         var rngs = new Rng[count];
         for (int s = 0; s < count; s++) rngs[s] = Restoration.StreamFor(seed, s);
@@ -106,6 +106,36 @@ internal sealed class PositionNet
         public Conv[] C1 = null!, C2 = null!;                 // masked res blocks
         public Conv KeyC1 = null!, KeyC2 = null!, QueryC1 = null!, QueryC2 = null!, OutC1 = null!, OutC2 = null!, OutAux = null!;
         public Conv Q = null!, Kp = null!, V = null!;          // attention projections (1×1)
+    }
+
+    private sealed class Snapshot
+    {
+        public float[][] Raw = [];
+        public PositionNet? Net;
+    }
+
+    private static readonly ConditionalWeakTable<PixelSnail, Snapshot> Cache = new();
+
+    /// <summary>
+    /// The rearranged weights of <paramref name="prior"/>, rebuilt only when a weight or buffer changed since the
+    /// last call (every call compares the current values with a snapshot: a copy and a compare, far cheaper
+    /// than the rearrangement, and exact however the weights were changed).
+    /// </summary>
+    public static PositionNet For(PixelSnail prior)
+    {
+        var current = prior.StateDict().Select(t => t.Tensor.ToArray()).ToArray();
+        var snap = Cache.GetOrCreateValue(prior);
+        lock (snap)
+        {
+            bool same = snap.Net is not null && snap.Raw.Length == current.Length;
+            for (int i = 0; same && i < current.Length; i++) same = current[i].AsSpan().SequenceEqual(snap.Raw[i]);
+            if (!same)
+            {
+                snap.Net = Build(prior);
+                snap.Raw = current;
+            }
+            return snap.Net!;
+        }
     }
 
     public static PositionNet Build(PixelSnail prior)

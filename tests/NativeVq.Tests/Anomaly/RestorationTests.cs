@@ -94,6 +94,26 @@ public sealed class RestorationTests
         }
     }
 
+    /// <summary>The rearranged weights are cached per prior but rebuilt when a weight changes in place.</summary>
+    [Fact]
+    public void WeightChangesAreSeen()
+    {
+        var cfg = Small(true);
+        var prior = new PixelSnail(Cpu, cfg, 80);
+        int hw = cfg.Height * cfg.Width;
+        var codes = RandomCodes(hw, cfg.Codes, 81);
+        var mask = Mask("all", hw, 0);
+        AssertSame(prior, codes, mask, 2, 82, 1f);
+        var before = new CachedRestorer().Restore(prior, codes, mask, 2, 82, 1f);
+        var w = prior.Out.Weight;
+        var v = w.ToArray();
+        for (int i = 0; i < v.Length; i++) v[i] *= 3f;
+        var scaled = Tensor.FromArray(Cpu, v, w.Shape);
+        Cpu.Axpby(scaled, w, 1f, 0f);   // w = scaled, in place
+        AssertSame(prior, codes, mask, 2, 82, 1f);
+        Assert.NotEqual(before, new CachedRestorer().Restore(prior, codes, mask, 2, 82, 1f));
+    }
+
     [Fact]
     public void FactoryReturnsCachedRestorer() => Assert.IsType<CachedRestorer>(RestorerFactory.Fast());
 
