@@ -39,10 +39,127 @@ public sealed class RestorationTests
         var naive = new NaiveRestorer().Restore(prior, codes, mask, count, seed, t);
         var fast = new IncrementalRestorer().Restore(prior, codes, mask, count, seed, t);
         Assert.Equal(naive, fast);
+        var cached = new CachedRestorer().Restore(prior, codes, mask, count, seed, t);
+        Assert.Equal(naive, cached);
         int hw = codes.Length;
         for (int s = 0; s < count; s++)
             for (int p = 0; p < hw; p++)
                 if (!mask[p]) Assert.Equal(codes[p], fast[s * hw + p]);
+    }
+
+    /// <summary>
+    /// The per-position evaluation gives bitwise the batch kernels' logits at every position, for several lanes at
+    /// once (draws alone would hide 1-ulp differences: they rarely flip a draw).
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void PositionLogitsAreBitwiseTheBatchLogits(int which)
+    {
+        var cfg = which switch
+        {
+            0 => new PixelSnailConfig(),
+            1 => Small(true, 2, true),
+            2 => Small(false),
+            3 => new PixelSnailConfig { Codes = 9, Height = 3, Width = 4, Channels = 8, Blocks = 2, ResBlocks = 1, KeyDim = 4, ValueDim = 8 },
+            4 => new PixelSnailConfig { Codes = 9, Height = 4, Width = 4, Channels = 130, Blocks = 1, ResBlocks = 1, KeyDim = 4, ValueDim = 8, Heads = 2 },
+            _ => new PixelSnailConfig { Codes = 9, Height = 4, Width = 5, Channels = 8, Blocks = 2, ResBlocks = 1, KernelSize = 5, StemKernelSize = 7 },
+        };
+        var prior = new PixelSnail(Cpu, cfg, 70 + (ulong)which);
+        int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = which == 0 ? 5 : 3;
+        var codes = RandomCodes(lanes * hw, k, 71 + which);
+        float[] batched;
+        using (Autograd.NoGrad())
+        using (var scope = new TensorScope())
+        {
+            prior.Eval();
+            batched = prior.Logits(Tensor.FromArray(Cpu, codes, lanes, cfg.Height, cfg.Width)).ToArray();
+        }
+        var run = new PositionNet.Run(PositionNet.Build(prior), lanes);
+        var logits = new float[k];
+        for (int q = 0; q < hw; q++)
+        {
+            run.Advance(q, codes, lanes);
+            for (int l = 0; l < lanes; l++)
+            {
+                run.Logits(l, logits);
+                for (int c = 0; c < k; c++)
+                    Assert.True(BitConverter.SingleToInt32Bits(logits[c]) == BitConverter.SingleToInt32Bits(batched[(l * k + c) * hw + q]),
+                        $"lane {l} position {q} code {c}: {logits[c]:R} vs batch {batched[(l * k + c) * hw + q]:R}");
+            }
+        }
+    }
+
+    /// <summary>The rearranged weights are cached per prior but rebuilt when a weight changes in place.</summary>
+    [Fact]
+    public void WeightChangesAreSeen()
+    {
+        var cfg = Small(true);
+        var prior = new PixelSnail(Cpu, cfg, 80);
+        int hw = cfg.Height * cfg.Width;
+        var codes = RandomCodes(hw, cfg.Codes, 81);
+        var mask = Mask("all", hw, 0);
+        AssertSame(prior, codes, mask, 2, 82, 1f);
+        var before = new CachedRestorer().Restore(prior, codes, mask, 2, 82, 1f);
+        var w = prior.Out.Weight;
+        var v = w.ToArray();
+        for (int i = 0; i < v.Length; i++) v[i] *= 3f;
+        var scaled = Tensor.FromArray(Cpu, v, w.Shape);
+        Cpu.Axpby(scaled, w, 1f, 0f);   // w = scaled, in place
+        AssertSame(prior, codes, mask, 2, 82, 1f);
+        Assert.NotEqual(before, new CachedRestorer().Restore(prior, codes, mask, 2, 82, 1f));
+    }
+
+    [Fact]
+    public void FactoryReturnsCachedRestorer() => Assert.IsType<CachedRestorer>(RestorerFactory.Fast());
+
+    /// <summary>
+    /// CachedRestorer evaluates GLU sigmoids on short gathered spans; that equals the kernel's per-plane
+    /// evaluation only if TensorPrimitives.Sigmoid is lane-wise for every span of at least 16 elements.
+    /// </summary>
+    [Fact]
+    public void SigmoidIsLaneWise()
+    {
+        var r = new Random(5);
+        var probe = new float[16];
+        foreach (int len in new[] { 16, 17, 23, 30, 31, 32, 47, 64, 65, 100, 128, 256, 257, 300, 1024 })
+            for (int rep = 0; rep < 4; rep++)
+            {
+                var x = Enumerable.Range(0, len + rep).Select(_ => (float)((r.NextDouble() - 0.5) * (rep == 3 ? 200 : 12))).ToArray();
+                var span = x.AsSpan(rep, len);
+                var y = new float[len];
+                System.Numerics.Tensors.TensorPrimitives.Sigmoid(span, y);
+                for (int i = 0; i < len; i++)
+                {
+                    Array.Fill(probe, span[i]);
+                    probe[i % 16] = span[i];
+                    System.Numerics.Tensors.TensorPrimitives.Sigmoid(probe, probe);
+                    Assert.Equal(BitConverter.SingleToInt32Bits(y[i]), BitConverter.SingleToInt32Bits(probe[i % 16]));
+                }
+            }
+    }
+
+    [Theory]
+    [InlineData(3, 4, 8, 3, 5, true, 1)]      // H·W = 12 < 16: the per-plane sigmoid fallback
+    [InlineData(4, 4, 130, 1, 3, true, 2)]    // 2C+2 = 262 > 256: the 1×1 and attention GEMMs span two K blocks
+    [InlineData(4, 5, 8, 5, 7, false, 1)]     // 5×5 masked convs, 7-wide stem
+    [InlineData(1, 7, 8, 3, 5, true, 2)]      // one row: every stem 'down' term is padding
+    public void OddConfigsMatchNaive(int h, int w, int channels, int kernel, int stem, bool attention, int heads)
+    {
+        var cfg = new PixelSnailConfig
+        {
+            Codes = 9, Height = h, Width = w, Channels = channels, Blocks = 2, ResBlocks = 1, KernelSize = kernel,
+            StemKernelSize = stem, Attention = attention, Heads = heads, StrictAttention = heads == 2, KeyDim = 4, ValueDim = 8,
+        };
+        var prior = new PixelSnail(Cpu, cfg, 60 + (ulong)channels);
+        int hw = h * w;
+        var codes = RandomCodes(hw, cfg.Codes, 61);
+        AssertSame(prior, codes, Mask("all", hw, 0), 3, 62, 1f);
+        AssertSame(prior, codes, Mask("scattered", hw, 63), 2, 64, 0.8f);
     }
 
     [Fact]
