@@ -21,7 +21,7 @@ public static class CpuConv
     /// 64 columns per image) make per-image GEMMs inefficient — the weight is re-packed for every image and the
     /// microkernel runs on 2 column panels — so a chunk of images shares one GEMM over a [CKK, nb·HWo] column matrix.
     /// </summary>
-    private static readonly int TargetCols = int.TryParse(Environment.GetEnvironmentVariable("NVQ_TC"), out var tc) ? tc : 256;
+    private const int TargetCols = 256;
 
     [ThreadStatic] private static float[]? _col, _tmp, _dyc;
 
