@@ -16,45 +16,101 @@ namespace NativeVq.Cpu;
 /// </summary>
 public static class CpuConv
 {
-    [ThreadStatic] private static float[]? _col;
+    /// <summary>
+    /// Target GEMM width (columns = images·Hout·Wout) of one image chunk. Small feature maps (8x8 latents:
+    /// 64 columns per image) make per-image GEMMs inefficient — the weight is re-packed for every image and the
+    /// microkernel runs on 2 column panels — so a chunk of images shares one GEMM over a [CKK, nb·HWo] column matrix.
+    /// </summary>
+    private const int TargetCols = 256;
 
-    /// <summary>This thread's column buffer, grown on demand (never shrunk).</summary>
-    private static float[] ColBuffer(int length)
+    [ThreadStatic] private static float[]? _col, _tmp, _dyc;
+
+    /// <summary>A per-thread buffer, grown on demand (never shrunk): steady-state calls allocate nothing.</summary>
+    private static float[] Buf(ref float[]? buf, int length)
     {
-        var c = _col;
-        if (c is null || c.Length < length) _col = c = GC.AllocateUninitializedArray<float>(Math.Max(length, 1024));
+        var c = buf;
+        if (c is null || c.Length < length) buf = c = GC.AllocateUninitializedArray<float>(Math.Max(length, 1024));
         return c;
     }
 
     /// <summary>
-    /// GEMM for one image. <paramref name="outerParallel"/> says the caller already runs images in parallel,
-    /// so the GEMM stays on this thread instead of nesting a second parallel loop.
+    /// Images per chunk: enough to reach <see cref="TargetCols"/> columns, but at least 2·threads chunks when the
+    /// batch allows (load balance on a shared machine). Depends only on N, HWo and the core count (determinism).
     /// </summary>
-    private static void Gemm(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool outerParallel)
-        => CpuGemm.Sgemm(s, a, b, c, parallel: !outerParallel);
-
-    /// <summary>Runs body(n, outerParallel) for every image: in parallel when there are several images.</summary>
-    private static void ForImages(int n, Action<int, bool> body)
+    internal static int ChunkImages(int n, int hwo)
     {
-        if (n == 1) { body(0, false); return; }
-        CpuParallel.For(n, 1, (s, e) => { for (int i = s; i < e; i++) body(i, true); });
+        int nb = Math.Max(1, TargetCols / Math.Max(1, hwo));
+        int minChunks = Math.Min(n, 2 * CpuParallel.Threads);
+        return Math.Max(1, Math.Min(nb, (n + minChunks - 1) / minChunks));
+    }
+
+    /// <summary>Runs body(n0, n1, chunk, outerParallel) for each fixed image chunk, chunks in parallel when there are several.</summary>
+    private static void ForChunks(int n, int nb, Action<int, int, int, bool> body)
+    {
+        int chunks = (n + nb - 1) / nb;
+        if (chunks == 1) { body(0, n, 0, false); return; }
+        CpuParallel.For(chunks, 1, (s, e) =>
+        {
+            for (int c = s; c < e; c++) body(c * nb, Math.Min(n, (c + 1) * nb), c, true);
+        });
+    }
+
+    /// <summary>dst[r, img·len + p] = src[off + img·stride + r·len + p]: NCHW rows of a chunk side by side.</summary>
+    private static void Gather(float[] src, int off, int stride, int rows, int len, int nb, float[] dst)
+    {
+        int cols = nb * len;
+        for (int img = 0; img < nb; img++)
+            for (int r = 0; r < rows; r++)
+                src.AsSpan(off + img * stride + r * len, len).CopyTo(dst.AsSpan(r * cols + img * len, len));
+    }
+
+    /// <summary>The inverse of <see cref="Gather"/>: overwrite (add = false) or accumulate into the NCHW tensor.</summary>
+    private static void Scatter(float[] src, int rows, int len, int nb, float[] dst, int off, int stride, bool add)
+    {
+        int cols = nb * len;
+        for (int img = 0; img < nb; img++)
+            for (int r = 0; r < rows; r++)
+            {
+                var s = src.AsSpan(r * cols + img * len, len);
+                var d = dst.AsSpan(off + img * stride + r * len, len);
+                if (add) System.Numerics.Tensors.TensorPrimitives.Add(d, s, d);
+                else s.CopyTo(d);
+            }
+    }
+
+    /// <summary>The chunk's column matrix [CKK, nb·HWo] (im2col of each image, or the gathered input for a 1x1 conv).</summary>
+    private static void Columns(float[] x, int n0, int nb, float[] col, in ConvGeom g)
+    {
+        int hwo = g.Hout * g.Wout, xs = g.Cin * g.H * g.W;
+        if (g.IsPointwise) Gather(x, n0 * xs, xs, g.Cin, hwo, nb, col);
+        else for (int img = 0; img < nb; img++) Im2Col(x, (n0 + img) * xs, col, img * hwo, nb * hwo, g);
     }
 
     /// <summary>y = conv(x, w), overwriting y (bias is added by the caller).</summary>
     public static void Forward(float[] x, float[] w, float[] y, ConvGeom g)
     {
         int hwo = g.Hout * g.Wout, ckk = g.Ckk, xs = g.Cin * g.H * g.W, ys = g.Cout * hwo;
-        var spec = new GemmSpec(false, false, g.Cout, hwo, ckk);
-        ForImages(g.N, (n, outer) =>
+        int nbMax = ChunkImages(g.N, hwo);
+        ForChunks(g.N, nbMax, (n0, n1, _, outer) =>
         {
-            if (g.IsPointwise)
+            int nb = n1 - n0, cols = nb * hwo;
+            var spec = new GemmSpec(false, false, g.Cout, cols, ckk);
+            ReadOnlySpan<float> b;
+            if (nb == 1 && g.IsPointwise) b = x.AsSpan(n0 * xs, xs);
+            else
             {
-                Gemm(spec, w.AsSpan(0, g.WeightSize), x.AsSpan(n * xs, xs), y.AsSpan(n * ys, ys), outer);
+                var col = Buf(ref _col, ckk * cols);
+                Columns(x, n0, nb, col, g);
+                b = col.AsSpan(0, ckk * cols);
+            }
+            if (nb == 1)
+            {
+                CpuGemm.Sgemm(spec, w.AsSpan(0, g.WeightSize), b, y.AsSpan(n0 * ys, ys), parallel: !outer);
                 return;
             }
-            var col = ColBuffer(ckk * hwo);
-            Im2Col(x, n * xs, col, g);
-            Gemm(spec, w.AsSpan(0, g.WeightSize), col.AsSpan(0, ckk * hwo), y.AsSpan(n * ys, ys), outer);
+            var tmp = Buf(ref _tmp, g.Cout * cols);
+            CpuGemm.Sgemm(spec, w.AsSpan(0, g.WeightSize), b, tmp.AsSpan(0, g.Cout * cols), parallel: !outer);
+            Scatter(tmp, g.Cout, hwo, nb, y, n0 * ys, ys, add: false);
         });
     }
 
@@ -62,41 +118,52 @@ public static class CpuConv
     public static void BackwardInput(float[] dy, float[] w, float[] dx, ConvGeom g)
     {
         int hwo = g.Hout * g.Wout, ckk = g.Ckk, xs = g.Cin * g.H * g.W, ys = g.Cout * hwo;
-        ForImages(g.N, (n, outer) =>
+        int nbMax = ChunkImages(g.N, hwo);
+        ForChunks(g.N, nbMax, (n0, n1, _, outer) =>
         {
-            if (g.IsPointwise)
+            int nb = n1 - n0, cols = nb * hwo;
+            ReadOnlySpan<float> d;
+            if (nb == 1) d = dy.AsSpan(n0 * ys, ys);
+            else
+            {
+                var dyc = Buf(ref _dyc, g.Cout * cols);
+                Gather(dy, n0 * ys, ys, g.Cout, hwo, nb, dyc);
+                d = dyc.AsSpan(0, g.Cout * cols);
+            }
+            if (g.IsPointwise && nb == 1)
             {
                 // dx_n [Cin, HW] += Wᵀ · dy_n, straight into dx (beta 1).
-                Gemm(new GemmSpec(true, false, ckk, hwo, g.Cout, Beta: 1f), w.AsSpan(0, g.WeightSize), dy.AsSpan(n * ys, ys), dx.AsSpan(n * xs, xs), outer);
+                CpuGemm.Sgemm(new GemmSpec(true, false, ckk, hwo, g.Cout, Beta: 1f), w.AsSpan(0, g.WeightSize), d, dx.AsSpan(n0 * xs, xs), parallel: !outer);
                 return;
             }
-            var col = ColBuffer(ckk * hwo);
-            Gemm(new GemmSpec(true, false, ckk, hwo, g.Cout), w.AsSpan(0, g.WeightSize), dy.AsSpan(n * ys, ys), col.AsSpan(0, ckk * hwo), outer);
-            Col2ImAdd(col, dx, n * xs, g);
+            var col = Buf(ref _col, ckk * cols);
+            CpuGemm.Sgemm(new GemmSpec(true, false, ckk, cols, g.Cout), w.AsSpan(0, g.WeightSize), d, col.AsSpan(0, ckk * cols), parallel: !outer);
+            if (g.IsPointwise) Scatter(col, g.Cin, hwo, nb, dx, n0 * xs, xs, add: true);
+            else for (int img = 0; img < nb; img++) Col2ImAdd(col, img * hwo, cols, dx, (n0 + img) * xs, g);
         });
     }
 
-    /// <summary>dw += Σ_n dy_n · col(x_n)ᵀ, summed per fixed batch chunk, chunks combined in order.</summary>
+    /// <summary>
+    /// dw += Σ_n dy_n · col(x_n)ᵀ. The batch is cut into <see cref="CpuParallel.ChunkCount"/> fixed parts, each
+    /// summing its images into a partial dW with one GEMM per group of images (K = group·HWo); partials are
+    /// added to dw in part order. Few parts keep the partial buffers (and their final sum) small.
+    /// </summary>
     public static void BackwardWeight(float[] x, float[] dy, float[] dw, ConvGeom g)
     {
-        int hwo = g.Hout * g.Wout, ckk = g.Ckk, xs = g.Cin * g.H * g.W, ys = g.Cout * hwo, wsz = g.WeightSize;
-        var spec = new GemmSpec(false, true, g.Cout, ckk, hwo, Beta: 1f);
-        int chunks = CpuParallel.ChunkCount(g.N, 1);
-        if (chunks == 1)
+        int hwo = g.Hout * g.Wout, ckk = g.Ckk, ys = g.Cout * hwo, wsz = g.WeightSize;
+        int nb = ChunkImages(g.N, hwo);
+        int parts = CpuParallel.ChunkCount(g.N, nb);
+        if (parts == 1)
         {
-            for (int n = 0; n < g.N; n++) AccumulateImage(n, dw, 0, false);
+            Part(0, g.N, dw, 0, 1f, false);
             return;
         }
-        var partial = ArrayPool<float>.Shared.Rent(chunks * wsz);
+        var partial = ArrayPool<float>.Shared.Rent(parts * wsz);
         try
         {
-            partial.AsSpan(0, chunks * wsz).Clear();
-            CpuParallel.ForChunks(g.N, 1, (c, s, e) =>
-            {
-                for (int n = s; n < e; n++) AccumulateImage(n, partial, c * wsz, true);
-            });
+            CpuParallel.ForChunks(g.N, nb, (c, s, e) => Part(s, e, partial, c * wsz, 0f, true));
             var acc = dw.AsSpan(0, wsz);
-            for (int c = 0; c < chunks; c++)
+            for (int c = 0; c < parts; c++)
                 System.Numerics.Tensors.TensorPrimitives.Add(acc, partial.AsSpan(c * wsz, wsz), acc);
         }
         finally
@@ -104,17 +171,30 @@ public static class CpuConv
             ArrayPool<float>.Shared.Return(partial);
         }
 
-        void AccumulateImage(int n, float[] target, int offset, bool outer)
+        void Part(int s, int e, float[] target, int offset, float beta, bool outer)
         {
-            ReadOnlySpan<float> col;
-            if (g.IsPointwise) col = x.AsSpan(n * xs, xs);
+            for (int n0 = s; n0 < e; n0 += nb, beta = 1f) Chunk(n0, Math.Min(e, n0 + nb), target, offset, beta, outer);
+        }
+
+        void Chunk(int n0, int n1, float[] target, int offset, float beta, bool outer)
+        {
+            int nb = n1 - n0, cols = nb * hwo;
+            ReadOnlySpan<float> a, b;
+            if (nb == 1) a = dy.AsSpan(n0 * ys, ys);
             else
             {
-                var buf = ColBuffer(ckk * hwo);
-                Im2Col(x, n * xs, buf, g);
-                col = buf.AsSpan(0, ckk * hwo);
+                var dyc = Buf(ref _dyc, g.Cout * cols);
+                Gather(dy, n0 * ys, ys, g.Cout, hwo, nb, dyc);
+                a = dyc.AsSpan(0, g.Cout * cols);
             }
-            Gemm(spec, dy.AsSpan(n * ys, ys), col, target.AsSpan(offset, wsz), outer);
+            if (nb == 1 && g.IsPointwise) b = x.AsSpan(n0 * g.Cin * hwo, g.Cin * hwo);
+            else
+            {
+                var col = Buf(ref _col, ckk * cols);
+                Columns(x, n0, nb, col, g);
+                b = col.AsSpan(0, ckk * cols);
+            }
+            CpuGemm.Sgemm(new GemmSpec(false, true, g.Cout, ckk, cols, Beta: beta), a, b, target.AsSpan(offset, wsz), parallel: !outer);
         }
     }
 
@@ -132,15 +212,86 @@ public static class CpuConv
         return b < 0 ? 0 : Math.Min(outSize, b / s + 1);
     }
 
-    /// <summary>col[(c·KH+u)·KW+v, oi·Wout+oj] = x[c, oi·sh−pt+u, oj·sw−pl+v], 0 in the padding.</summary>
-    internal static void Im2Col(float[] x, int xo, float[] col, in ConvGeom g)
+    /// <summary>
+    /// Stride 1 with Wout = W (the "same"-width convs of the 8x8 latent models): a tap's column row is the input
+    /// plane shifted by (u − padTop)·W + (v − padLeft) elements, so the valid rows copy as ONE contiguous run
+    /// (instead of one tiny copy per output row) and only the ≤ pad wrapped columns per row are fixed up.
+    /// </summary>
+    private static bool IsShiftable(in ConvGeom g) => g.StrideH == 1 && g.StrideW == 1 && g.Wout == g.W;
+
+    /// <summary>Output rows [lo, hi) whose tap row u reads a real input row.</summary>
+    private static (int Lo, int Hi) ValidRows(in ConvGeom g, int u)
+        => (Math.Max(0, g.PadTop - u), Math.Min(g.Hout, g.H + g.PadTop - u));
+
+    private static void Im2ColShift(float[] x, int xo, float[] col, int co, int ld, in ConvGeom g)
     {
-        int hwo = g.Hout * g.Wout, hw = g.H * g.W;
+        int hw = g.H * g.W, w = g.W, hwo = g.Hout * w;
+        for (int c = 0; c < g.Cin; c++)
+            for (int u = 0; u < g.KH; u++)
+            {
+                var (lo, hi) = ValidRows(g, u);
+                for (int v = 0; v < g.KW; v++)
+                {
+                    var dst = col.AsSpan(((c * g.KH + u) * g.KW + v) * ld + co, hwo);
+                    int jlo = FirstValid(g.PadLeft, v, 1), jhi = EndValid(g.W, g.PadLeft, v, 1, w);
+                    if (lo >= hi || jlo >= jhi) { dst.Clear(); continue; }
+                    int t0 = lo * w + jlo, t1 = (hi - 1) * w + jhi, shift = (u - g.PadTop) * w + v - g.PadLeft;
+                    dst[..(lo * w)].Clear();
+                    dst[(hi * w)..].Clear();
+                    x.AsSpan(xo + c * hw + t0 + shift, t1 - t0).CopyTo(dst[t0..t1]);
+                    for (int oi = lo; oi < hi; oi++)
+                    {
+                        int r = oi * w;
+                        for (int j = 0; j < jlo; j++) dst[r + j] = 0f;
+                        for (int j = jhi; j < w; j++) dst[r + j] = 0f;
+                    }
+                }
+            }
+    }
+
+    /// <summary>
+    /// Adjoint of <see cref="Im2ColShift"/>: zeroes the column entries that read padding (col is scratch), then
+    /// adds the valid rows as one contiguous run; the zeroed entries land on real elements and add exactly 0.
+    /// </summary>
+    private static void Col2ImAddShift(float[] col, int co, int ld, float[] dx, int xo, in ConvGeom g)
+    {
+        int hw = g.H * g.W, w = g.W, hwo = g.Hout * w;
+        for (int c = 0; c < g.Cin; c++)
+            for (int u = 0; u < g.KH; u++)
+            {
+                var (lo, hi) = ValidRows(g, u);
+                if (lo >= hi) continue;
+                for (int v = 0; v < g.KW; v++)
+                {
+                    var src = col.AsSpan(((c * g.KH + u) * g.KW + v) * ld + co, hwo);
+                    int jlo = FirstValid(g.PadLeft, v, 1), jhi = EndValid(g.W, g.PadLeft, v, 1, w);
+                    if (jlo >= jhi) continue;
+                    for (int oi = lo; oi < hi; oi++)
+                    {
+                        int r = oi * w;
+                        for (int j = 0; j < jlo; j++) src[r + j] = 0f;
+                        for (int j = jhi; j < w; j++) src[r + j] = 0f;
+                    }
+                    int t0 = lo * w + jlo, t1 = (hi - 1) * w + jhi, shift = (u - g.PadTop) * w + v - g.PadLeft;
+                    var d = dx.AsSpan(xo + c * hw + t0 + shift, t1 - t0);
+                    System.Numerics.Tensors.TensorPrimitives.Add(d, src[t0..t1], d);
+                }
+            }
+    }
+
+    /// <summary>
+    /// col[(c·KH+u)·KW+v, co + oi·Wout+oj] = x[c, oi·sh−pt+u, oj·sw−pl+v], 0 in the padding; rows are
+    /// <paramref name="ld"/> apart (a chunk's images sit side by side, image i at column offset i·HWo).
+    /// </summary>
+    internal static void Im2Col(float[] x, int xo, float[] col, int co, int ld, in ConvGeom g)
+    {
+        if (IsShiftable(g)) { Im2ColShift(x, xo, col, co, ld, g); return; }
+        int hw = g.H * g.W;
         for (int c = 0; c < g.Cin; c++)
             for (int u = 0; u < g.KH; u++)
                 for (int v = 0; v < g.KW; v++)
                 {
-                    int ro = ((c * g.KH + u) * g.KW + v) * hwo;
+                    int ro = ((c * g.KH + u) * g.KW + v) * ld + co;
                     int jlo = FirstValid(g.PadLeft, v, g.StrideW), jhi = EndValid(g.W, g.PadLeft, v, g.StrideW, g.Wout);
                     for (int oi = 0; oi < g.Hout; oi++)
                     {
@@ -157,14 +308,15 @@ public static class CpuConv
     }
 
     /// <summary>The adjoint of <see cref="Im2Col"/>: dx[c, ih, iw] += col[...] (padding entries dropped).</summary>
-    internal static void Col2ImAdd(float[] col, float[] dx, int xo, in ConvGeom g)
+    internal static void Col2ImAdd(float[] col, int co, int ld, float[] dx, int xo, in ConvGeom g)
     {
-        int hwo = g.Hout * g.Wout, hw = g.H * g.W;
+        if (IsShiftable(g)) { Col2ImAddShift(col, co, ld, dx, xo, g); return; }
+        int hw = g.H * g.W;
         for (int c = 0; c < g.Cin; c++)
             for (int u = 0; u < g.KH; u++)
                 for (int v = 0; v < g.KW; v++)
                 {
-                    int ro = ((c * g.KH + u) * g.KW + v) * hwo;
+                    int ro = ((c * g.KH + u) * g.KW + v) * ld + co;
                     int jlo = FirstValid(g.PadLeft, v, g.StrideW), jhi = EndValid(g.W, g.PadLeft, v, g.StrideW, g.Wout);
                     if (jlo >= jhi) continue;
                     for (int oi = 0; oi < g.Hout; oi++)

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 
@@ -31,9 +32,7 @@ public static class CpuElementwise
             case UnaryOp.Relu: TensorPrimitives.Max(x, 0f, y); break;
             case UnaryOp.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
             case UnaryOp.Tanh: TensorPrimitives.Tanh(x, y); break;
-            case UnaryOp.Elu:
-                for (int i = 0; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : MathF.Exp(x[i]) - 1f;
-                break;
+            case UnaryOp.Elu: Elu(x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
     }
@@ -43,12 +42,8 @@ public static class CpuElementwise
     {
         switch (op)
         {
-            case UnaryOp.Relu:
-                for (int i = 0; i < x.Length; i++) dx[i] += x[i] > 0f ? dy[i] : 0f;
-                break;
-            case UnaryOp.Elu:
-                for (int i = 0; i < x.Length; i++) dx[i] += x[i] > 0f ? dy[i] : dy[i] * (y[i] + 1f);
-                break;
+            case UnaryOp.Relu: ReluBackward(x, dy, dx); break;
+            case UnaryOp.Elu: EluBackward(x, y, dy, dx); break;
             case UnaryOp.Sigmoid:
                 for (int i = 0; i < x.Length; i++) dx[i] += dy[i] * y[i] * (1f - y[i]);
                 break;
@@ -57,6 +52,72 @@ public static class CpuElementwise
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
+    }
+
+    /// <summary>
+    /// ELU, Vector512/256 with the vector Exp (was a scalar MathF.Exp loop, ~7% of a PixelSNAIL step):
+    /// y = x for x &gt; 0, else exp(x) − 1 (exp of min(x, 0), so positive inputs never overflow).
+    /// </summary>
+    private static void Elu(ReadOnlySpan<float> x, Span<float> y)
+    {
+        int i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
+                var e = Vector512.Exp(Vector512.Min(v, Vector512<float>.Zero)) - Vector512<float>.One;
+                Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, e).StoreUnsafe(ref yr, (nuint)i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= x.Length - 8; i += 8)
+            {
+                var v = Vector256.LoadUnsafe(ref xr, (nuint)i);
+                var e = Vector256.Exp(Vector256.Min(v, Vector256<float>.Zero)) - Vector256<float>.One;
+                Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, e).StoreUnsafe(ref yr, (nuint)i);
+            }
+        }
+        for (; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : MathF.Exp(x[i]) - 1f;
+    }
+
+    /// <summary>dx += (x &gt; 0 ? dy : 0), vectorised (a compare-and-select; ReLU'(0) = 0).</summary>
+    private static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float gr = ref MemoryMarshal.GetReference(dy);
+        ref float dr = ref MemoryMarshal.GetReference(dx);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var m = Vector512.GreaterThan(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512<float>.Zero);
+                var d = Vector512.LoadUnsafe(ref dr, (nuint)i);
+                (d + (Vector512.LoadUnsafe(ref gr, (nuint)i) & m.AsSingle())).StoreUnsafe(ref dr, (nuint)i);
+            }
+        for (; i < x.Length; i++) dx[i] += x[i] > 0f ? dy[i] : 0f;
+    }
+
+    /// <summary>dx += (x &gt; 0 ? dy : dy·(y + 1)), vectorised (ELU'(x) = exp(x) = y + 1 for x ≤ 0).</summary>
+    private static void EluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        int i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref float gr = ref MemoryMarshal.GetReference(dy);
+        ref float dr = ref MemoryMarshal.GetReference(dx);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= x.Length - 16; i += 16)
+            {
+                var g = Vector512.LoadUnsafe(ref gr, (nuint)i);
+                var neg = g * (Vector512.LoadUnsafe(ref yr, (nuint)i) + Vector512<float>.One);
+                var m = Vector512.GreaterThan(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512<float>.Zero);
+                (Vector512.LoadUnsafe(ref dr, (nuint)i) + Vector512.ConditionalSelect(m, g, neg)).StoreUnsafe(ref dr, (nuint)i);
+            }
+        for (; i < x.Length; i++) dx[i] += x[i] > 0f ? dy[i] : dy[i] * (y[i] + 1f);
     }
 
     public static void Binary(BinaryOp op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> y)
@@ -85,6 +146,19 @@ public static class CpuElementwise
     }
 
     internal delegate void SpanAction2(Span<float> x, Span<float> y);
+
+    /// <summary><see cref="Chunked"/> for kernels of four same-length arrays (the unary backward passes).</summary>
+    internal static void Chunked4(float[] a, float[] b, float[] c, float[] d, int n, SpanAction4 body)
+    {
+        if (n < 2 * Grain)
+        {
+            body(a.AsSpan(0, n), b.AsSpan(0, n), c.AsSpan(0, n), d.AsSpan(0, n));
+            return;
+        }
+        CpuParallel.For(n, Grain, (s, e) => body(a.AsSpan(s, e - s), b.AsSpan(s, e - s), c.AsSpan(s, e - s), d.AsSpan(s, e - s)));
+    }
+
+    internal delegate void SpanAction4(Span<float> a, Span<float> b, Span<float> c, Span<float> d);
 }
 
 public sealed partial class CpuBackend
@@ -98,7 +172,8 @@ public sealed partial class CpuBackend
         => CpuElementwise.Chunked(Array(x), Array(y), x.Numel, (xs, ys) => CpuElementwise.Unary(op, xs, ys));
 
     protected override void UnaryBackwardCore(UnaryOp op, Tensor x, Tensor y, Tensor dy, Tensor dx)
-        => CpuElementwise.UnaryBackward(op, F(x), F(y), F(dy), F(dx));
+        => CpuElementwise.Chunked4(Array(x), Array(y), Array(dy), Array(dx), x.Numel,
+            (xs, ys, gs, ds) => CpuElementwise.UnaryBackward(op, xs, ys, gs, ds));
 
     protected override void BinaryCore(BinaryOp op, Tensor a, Tensor b, Tensor y)
         => CpuElementwise.Binary(op, F(a), F(b), F(y));

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeVq.Cpu;
 
@@ -248,6 +249,16 @@ public static unsafe class CpuGemm
                     }
                 }
             }
+            else if (rows == mr && mr % 8 == 0 && Avx.IsSupported)
+            {
+                // A stored M×K, full panel: 8×8 register transposes (8 row loads → 8 contiguous k-vectors).
+                int kk = 0;
+                for (; kk <= kc - 8; kk += 8)
+                    for (int r0 = 0; r0 < mr; r0 += 8)
+                        Transpose8x8(a + (long)(i0 + ip + r0) * lda + k0 + kk, lda, d + kk * mr + r0, mr);
+                for (; kk < kc; kk++)
+                    for (int r = 0; r < mr; r++) d[kk * mr + r] = a[(long)(i0 + ip + r) * lda + k0 + kk];
+            }
             else
             {
                 // A stored M×K: read each row sequentially, write with stride MR.
@@ -294,6 +305,16 @@ public static unsafe class CpuGemm
                     }
                 }
             }
+            else if (cols == nr && Avx.IsSupported)
+            {
+                // B stored N×K, full panel: 8×8 register transposes instead of NR·kc scalar strided stores.
+                int kk = 0;
+                for (; kk <= kc - 8; kk += 8)
+                    for (int j = 0; j < nr; j += 8)
+                        Transpose8x8(b + (long)(j0 + jp + j) * ldb + k0 + kk, ldb, d + kk * nr + j, nr);
+                for (; kk < kc; kk++)
+                    for (int j = 0; j < nr; j++) d[kk * nr + j] = b[(long)(j0 + jp + j) * ldb + k0 + kk];
+            }
             else
             {
                 // B stored N×K: op(B)[k,j] = b[j·ldb + k]; read each column's K run sequentially.
@@ -307,6 +328,35 @@ public static unsafe class CpuGemm
                     for (int kk = 0; kk < kc; kk++) d[kk * nr + j] = 0f;
             }
         }
+    }
+
+    /// <summary>
+    /// dst[t·lds + r] = src[r·ld + t] for r, t &lt; 8: the classic AVX 8×8 transpose (unpack, shuffle, 128-bit permute).
+    /// Pure data movement, so packing through it never changes a result.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, int ld, float* dst, int lds)
+    {
+        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ld);
+        var r2 = Avx.LoadVector256(src + 2L * ld); var r3 = Avx.LoadVector256(src + 3L * ld);
+        var r4 = Avx.LoadVector256(src + 4L * ld); var r5 = Avx.LoadVector256(src + 5L * ld);
+        var r6 = Avx.LoadVector256(src + 6L * ld); var r7 = Avx.LoadVector256(src + 7L * ld);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + lds, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2L * lds, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3L * lds, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4L * lds, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5L * lds, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6L * lds, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7L * lds, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
