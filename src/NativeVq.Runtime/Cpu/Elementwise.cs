@@ -30,11 +30,31 @@ public static class CpuElementwise
         switch (op)
         {
             case UnaryOp.Relu: TensorPrimitives.Max(x, 0f, y); break;
-            case UnaryOp.Sigmoid: TensorPrimitives.Sigmoid(x, y); break;
-            case UnaryOp.Tanh: TensorPrimitives.Tanh(x, y); break;
+            case UnaryOp.Sigmoid: PaddedTail(x, y, static (a, b) => TensorPrimitives.Sigmoid(a, b)); break;
+            case UnaryOp.Tanh: PaddedTail(x, y, static (a, b) => TensorPrimitives.Tanh(a, b)); break;
             case UnaryOp.Elu: Elu(x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
+    }
+
+    private delegate void SpanMap(ReadOnlySpan<float> x, Span<float> y);
+
+    /// <summary>
+    /// Runs <paramref name="f"/> on the 16-aligned body and on a zero-padded 16-element copy of the tail.
+    /// TensorPrimitives' transcendental functions take different code paths for short spans, so without this
+    /// an element's value would depend on the array length; with it, every element goes through the same vector code.
+    /// </summary>
+    private static void PaddedTail(ReadOnlySpan<float> x, Span<float> y, SpanMap f)
+    {
+        const int width = 16;
+        int body = x.Length - x.Length % width;
+        if (body > 0) f(x[..body], y[..body]);
+        if (body == x.Length) return;
+        Span<float> tx = stackalloc float[width], ty = stackalloc float[width];
+        tx.Clear();
+        x[body..].CopyTo(tx);
+        f(tx, ty);
+        ty[..(x.Length - body)].CopyTo(y[body..]);
     }
 
     /// <summary>dx += f'(x)·dy, with the derivative conventions of PyTorch (ReLU'(0) = 0, ELU'(0) = 1).</summary>
@@ -57,31 +77,46 @@ public static class CpuElementwise
     /// <summary>
     /// ELU, Vector512/256 with the vector Exp (was a scalar MathF.Exp loop, ~7% of a PixelSNAIL step):
     /// y = x for x &gt; 0, else exp(x) − 1 (exp of min(x, 0), so positive inputs never overflow).
+    /// The tail goes through the same vector code on a padded copy, so an element's value never depends on
+    /// where it sits in the array: batching or slicing a tensor leaves every ELU output bit-identical.
     /// </summary>
     private static void Elu(ReadOnlySpan<float> x, Span<float> y)
     {
-        int i = 0;
+        int width = Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
+        int body = x.Length - x.Length % width;
+        EluVectors(x[..body], y[..body], width);
+        if (body == x.Length) return;
+        Span<float> tx = stackalloc float[16], ty = stackalloc float[16];
+        tx.Clear();
+        x[body..].CopyTo(tx);
+        EluVectors(tx[..width], ty[..width], width);
+        ty[..(x.Length - body)].CopyTo(y[body..]);
+    }
+
+    private static void EluVectors(ReadOnlySpan<float> x, Span<float> y, int width)
+    {
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float yr = ref MemoryMarshal.GetReference(y);
-        if (Vector512.IsHardwareAccelerated)
+        if (width == 16)
         {
-            for (; i <= x.Length - 16; i += 16)
+            for (int i = 0; i < x.Length; i += 16)
             {
                 var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
                 var e = Vector512.Exp(Vector512.Min(v, Vector512<float>.Zero)) - Vector512<float>.One;
                 Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, e).StoreUnsafe(ref yr, (nuint)i);
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (width == 8)
         {
-            for (; i <= x.Length - 8; i += 8)
+            for (int i = 0; i < x.Length; i += 8)
             {
                 var v = Vector256.LoadUnsafe(ref xr, (nuint)i);
                 var e = Vector256.Exp(Vector256.Min(v, Vector256<float>.Zero)) - Vector256<float>.One;
                 Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, e).StoreUnsafe(ref yr, (nuint)i);
             }
         }
-        for (; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : MathF.Exp(x[i]) - 1f;
+        else
+            for (int i = 0; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : MathF.Exp(x[i]) - 1f;
     }
 
     /// <summary>dx += (x &gt; 0 ? dy : 0), vectorised (a compare-and-select; ReLU'(0) = 0).</summary>

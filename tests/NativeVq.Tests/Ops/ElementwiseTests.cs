@@ -59,4 +59,26 @@ public sealed class ElementwiseTests
         var x = GradCheck.Random(Cpu, 8, 2, 6);
         GradCheck.Check(t => F.Tanh(F.Reshape(t[0], 3, -1)), [x]);
     }
+
+    /// <summary>
+    /// An activation's value must not depend on where the element sits (vector body or tail): the fast restorer
+    /// evaluates single positions and relies on matching the batch kernels bit for bit.
+    /// </summary>
+    [Theory]
+    [InlineData(UnaryOp.Elu)]
+    [InlineData(UnaryOp.Relu)]
+    [InlineData(UnaryOp.Sigmoid)]
+    [InlineData(UnaryOp.Tanh)]
+    public void ActivationValuesDoNotDependOnTheirPositionInTheArray(UnaryOp op)
+    {
+        var x = GradCheck.Random(Cpu, 31, -4f, 4f, 37).ToArray();
+        var all = new float[37];
+        NativeVq.Cpu.CpuElementwise.Unary(op, x, all);
+        for (int i = 0; i < x.Length; i++)
+        {
+            var one = new float[1];
+            NativeVq.Cpu.CpuElementwise.Unary(op, x.AsSpan(i, 1), one);
+            Assert.Equal(BitConverter.SingleToInt32Bits(all[i]), BitConverter.SingleToInt32Bits(one[0]));
+        }
+    }
 }
