@@ -50,15 +50,19 @@ public sealed partial class IlgpuBackend : Backend
 
     protected internal override DeviceMemory AllocateMemory(int length, DType dtype) => new IlgpuMemory(this, length, dtype);
 
+    // Uploads wait for queued kernels first: the copy from host memory runs at once, while a kernel queued
+    // earlier may still write this buffer (pooled buffers are reused as soon as a scope ends).
     public override void Upload(ReadOnlySpan<float> src, DeviceMemory dst)
     {
         if (src.Length == 0) return;
+        Accelerator.Synchronize();
         F(dst).SubView(0, src.Length).CopyFromCPU(ref MemoryMarshal.GetReference(src), src.Length);
     }
 
     public override void Upload(ReadOnlySpan<int> src, DeviceMemory dst)
     {
         if (src.Length == 0) return;
+        Accelerator.Synchronize();
         I(dst).SubView(0, src.Length).CopyFromCPU(ref MemoryMarshal.GetReference(src), src.Length);
     }
 
