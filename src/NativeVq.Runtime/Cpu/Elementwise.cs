@@ -29,12 +29,24 @@ public static class CpuElementwise
     {
         switch (op)
         {
-            case UnaryOp.Relu: TensorPrimitives.Max(x, 0f, y); break;
+            case UnaryOp.Relu: Relu(x, y); break;
             case UnaryOp.Sigmoid: PaddedTail(x, y, static (a, b) => TensorPrimitives.Sigmoid(a, b)); break;
             case UnaryOp.Tanh: PaddedTail(x, y, static (a, b) => TensorPrimitives.Tanh(a, b)); break;
             case UnaryOp.Elu: Elu(x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
+    }
+
+    /// <summary>y = max(x, 0) with a plain vector max (TensorPrimitives.Max adds NaN handling we do not need here; 2x slower).</summary>
+    private static void Relu(ReadOnlySpan<float> x, Span<float> y)
+    {
+        int i = 0;
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= x.Length - 16; i += 16)
+                Vector512.Max(Vector512.LoadUnsafe(ref xr, (nuint)i), Vector512<float>.Zero).StoreUnsafe(ref yr, (nuint)i);
+        for (; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : 0f;
     }
 
     private delegate void SpanMap(ReadOnlySpan<float> x, Span<float> y);

@@ -17,19 +17,38 @@ public static class CpuReduce
         return (float)total;
     }
 
-    public static void AddChannelBias(ReadOnlySpan<float> bias, Span<float> y, int n, int c, int hw)
+    /// <summary>Below this many elements the channel kernels stay on the calling thread.</summary>
+    private const int ParallelElements = 1 << 16;
+
+    /// <summary>y[n,c,p] += bias[c]; planes run in parallel (each element is one exact add, so chunking cannot change it).</summary>
+    public static void AddChannelBias(float[] bias, float[] y, int n, int c, int hw)
     {
-        for (int i = 0; i < n; i++)
-            for (int ch = 0; ch < c; ch++)
-                TensorPrimitives.Add(y.Slice((i * c + ch) * hw, hw), bias[ch], y.Slice((i * c + ch) * hw, hw));
+        if ((long)n * c * hw < ParallelElements) AddChannelBiasPlanes(bias, y, c, hw, 0, n * c);
+        else CpuParallel.For(n * c, Math.Max(1, 8192 / Math.Max(1, hw)), (s, e) => AddChannelBiasPlanes(bias, y, c, hw, s, e));
     }
 
-    public static void ChannelSum(ReadOnlySpan<float> dy, Span<float> db, int n, int c, int hw)
+    private static void AddChannelBiasPlanes(float[] bias, float[] y, int c, int hw, int first, int end)
     {
-        for (int ch = 0; ch < c; ch++)
+        for (int plane = first; plane < end; plane++)
+        {
+            var row = y.AsSpan(plane * hw, hw);
+            TensorPrimitives.Add(row, bias[plane % c], row);
+        }
+    }
+
+    /// <summary>db[c] += Σ_{n,p} dy[n,c,p]; channels run in parallel, each summed in the same fixed order (plane by plane, in double).</summary>
+    public static void ChannelSum(float[] dy, float[] db, int n, int c, int hw)
+    {
+        if ((long)n * c * hw < ParallelElements) ChannelSums(dy, db, n, c, hw, 0, c);
+        else CpuParallel.For(c, 1, (s, e) => ChannelSums(dy, db, n, c, hw, s, e));
+    }
+
+    private static void ChannelSums(float[] dy, float[] db, int n, int c, int hw, int first, int end)
+    {
+        for (int ch = first; ch < end; ch++)
         {
             double s = 0;
-            for (int i = 0; i < n; i++) s += TensorPrimitives.Sum(dy.Slice((i * c + ch) * hw, hw));
+            for (int i = 0; i < n; i++) s += TensorPrimitives.Sum(dy.AsSpan((i * c + ch) * hw, hw));
             db[ch] += (float)s;
         }
     }
@@ -46,7 +65,7 @@ public sealed partial class CpuBackend
         TensorPrimitives.Add(ys, v, ys);
     }
 
-    protected override void AddChannelBiasCore(Tensor bias, Tensor y, int n, int c, int hw) => CpuReduce.AddChannelBias(F(bias), F(y), n, c, hw);
+    protected override void AddChannelBiasCore(Tensor bias, Tensor y, int n, int c, int hw) => CpuReduce.AddChannelBias(Array(bias), Array(y), n, c, hw);
 
-    protected override void ChannelSumCore(Tensor dy, Tensor dbias, int n, int c, int hw) => CpuReduce.ChannelSum(F(dy), F(dbias), n, c, hw);
+    protected override void ChannelSumCore(Tensor dy, Tensor dbias, int n, int c, int hw) => CpuReduce.ChannelSum(Array(dy), Array(dbias), n, c, hw);
 }
