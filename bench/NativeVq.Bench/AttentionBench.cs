@@ -61,7 +61,7 @@ public sealed class AttentionBench : IBench
             Forward().Backward(up);
             be.Synchronize();
         });
-        var kernels = KernelBreakdown(() =>
+        var kernels = BenchContext.KernelBreakdown(() =>
         {
             using var scope = new TensorScope();
             Forward().Backward(up);
@@ -78,22 +78,6 @@ public sealed class AttentionBench : IBench
             ["forward_gflops"] = BenchContext.Round(flops / (fwd * 1e6), 2),
             ["kernel_ms_forward_backward"] = kernels,
         };
-    }
-
-    /// <summary>Per-kernel ms of one profiled run (shows whether GEMM or the softmax dominates).</summary>
-    private static JsonObject KernelBreakdown(Action run)
-    {
-        bool was = Profiler.Enabled;
-        Profiler.Enable();
-        Profiler.Clear();
-        run();
-        double tickMs = 1000.0 / System.Diagnostics.Stopwatch.Frequency;
-        var node = new JsonObject();
-        foreach (var g in Profiler.Snapshot().GroupBy(e => e.Name).OrderByDescending(g => g.Sum(e => e.Ticks)))
-            node[g.Key] = BenchContext.Round(g.Sum(e => e.Ticks) * tickMs);
-        Profiler.Clear();
-        if (!was) Profiler.Disable();
-        return node;
     }
 
     private static JsonObject CrossEntropy(BenchContext ctx, Backend be, int n, int k, int h, int w)

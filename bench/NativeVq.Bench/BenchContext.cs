@@ -55,4 +55,25 @@ public sealed class BenchContext(bool quick)
     }
 
     public static double Round(double v, int digits = 3) => Math.Round(v, digits);
+
+    /// <summary>
+    /// Per-kernel ms of one profiled call of <paramref name="run"/>: the <paramref name="top"/> largest kernels, the
+    /// rest summed, and the total — shows which kernel dominates a composite op or a model step.
+    /// </summary>
+    public static JsonObject KernelBreakdown(Action run, int top = 12)
+    {
+        bool was = Profiler.Enabled;
+        Profiler.Enable();
+        Profiler.Clear();
+        run();
+        double tickMs = 1000.0 / Stopwatch.Frequency;
+        var groups = Profiler.Snapshot().GroupBy(e => e.Name).Select(g => (g.Key, Ms: g.Sum(e => e.Ticks) * tickMs)).OrderByDescending(g => g.Ms).ToList();
+        var node = new JsonObject();
+        foreach (var (name, ms) in groups.Take(top)) node[name] = Round(ms);
+        if (groups.Count > top) node["(others)"] = Round(groups.Skip(top).Sum(g => g.Ms));
+        node["(total)"] = Round(groups.Sum(g => g.Ms));
+        Profiler.Clear();
+        if (!was) Profiler.Disable();
+        return node;
+    }
 }

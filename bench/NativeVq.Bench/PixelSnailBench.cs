@@ -45,7 +45,7 @@ public sealed class PixelSnailBench : IBench
         double stepMs = ctx.MedianMs(Step, minSeconds: 4, warmup: 3);
         long stepBytes = BenchContext.AllocatedBytes(Step);
         long poolStep = PoolAllocations(be, Step);
-        var kernels = KernelBreakdown(Step);
+        var kernels = BenchContext.KernelBreakdown(Step);
 
         model.Eval();
         double scoreMs = ctx.MedianMs(Score, minSeconds: 3, warmup: 2);
@@ -84,24 +84,6 @@ public sealed class PixelSnailBench : IBench
         long before = be.Pool.Allocations;
         run();
         return be.Pool.Allocations - before;
-    }
-
-    /// <summary>Per-kernel ms of one profiled call, top 12 (the rest summed).</summary>
-    private static JsonObject KernelBreakdown(Action run)
-    {
-        bool was = Profiler.Enabled;
-        Profiler.Enable();
-        Profiler.Clear();
-        run();
-        double tickMs = 1000.0 / System.Diagnostics.Stopwatch.Frequency;
-        var node = new JsonObject();
-        var groups = Profiler.Snapshot().GroupBy(e => e.Name).Select(g => (g.Key, Ms: g.Sum(e => e.Ticks) * tickMs)).OrderByDescending(g => g.Ms).ToList();
-        foreach (var (name, ms) in groups.Take(12)) node[name] = BenchContext.Round(ms);
-        if (groups.Count > 12) node["(others)"] = BenchContext.Round(groups.Skip(12).Sum(g => g.Ms));
-        node["(total)"] = BenchContext.Round(groups.Sum(g => g.Ms));
-        Profiler.Clear();
-        if (!was) Profiler.Disable();
-        return node;
     }
 
     private static string LoadAvg()
