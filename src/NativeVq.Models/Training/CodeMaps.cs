@@ -20,12 +20,12 @@ public sealed record CodeMaps(int[] Codes, int[] Labels, int Count, int Height, 
         return new CodeMaps(codes, labels, indices.Count, Height, Width);
     }
 
-    /// <summary>Encodes every image of <paramref name="data"/> with the VQ-VAE (inference, batches of 256).</summary>
-    public static CodeMaps Encode(VqVae vq, IImageDataset data, Backend backend, string label = "encode")
+    /// <summary>Encodes every image of <paramref name="data"/> with the VQ-VAE (inference, in batches).</summary>
+    public static CodeMaps Encode(VqVae vq, IImageDataset data, Backend backend, int batch = 256, string label = "encode")
     {
         if (data.Size != vq.Config.ImageSize || data.Channels != vq.Config.ImageChannels)
             throw new UserError($"the data gives {data.Channels}x{data.Size}x{data.Size} images but the VQ-VAE expects {vq.Config.ImageChannels}x{vq.Config.ImageSize}x{vq.Config.ImageSize} (set --size/--channels)");
-        int lat = vq.Config.LatentSize, per = data.Channels * data.Size * data.Size, bs = 256;
+        int lat = vq.Config.LatentSize, per = data.Channels * data.Size * data.Size, bs = Math.Max(1, batch);
         var codes = new int[data.Count * lat * lat];
         var labels = new int[data.Count];
         var bar = new ProgressBar(label, (data.Count + bs - 1) / bs);
