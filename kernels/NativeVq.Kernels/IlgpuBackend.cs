@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -52,32 +51,35 @@ public sealed partial class IlgpuBackend : Backend
 
     // Uploads wait for queued kernels first: the copy from host memory runs at once, while a kernel queued
     // earlier may still write this buffer (pooled buffers are reused as soon as a scope ends).
-    public override void Upload(ReadOnlySpan<float> src, DeviceMemory dst)
+    // Host spans are pinned for the copy: ILGPU's CopyFromCPU/CopyToCPU take the address as a raw pointer, so an
+    // unpinned managed array moved by a GC on another thread made a copy read or write stale memory (tests saw
+    // whole results of 0 when the suite ran in parallel).
+    public override unsafe void Upload(ReadOnlySpan<float> src, DeviceMemory dst)
     {
         if (src.Length == 0) return;
         Accelerator.Synchronize();
-        F(dst).SubView(0, src.Length).CopyFromCPU(ref MemoryMarshal.GetReference(src), src.Length);
+        fixed (float* p = src) F(dst).SubView(0, src.Length).CopyFromCPU(ref *p, src.Length);
     }
 
-    public override void Upload(ReadOnlySpan<int> src, DeviceMemory dst)
+    public override unsafe void Upload(ReadOnlySpan<int> src, DeviceMemory dst)
     {
         if (src.Length == 0) return;
         Accelerator.Synchronize();
-        I(dst).SubView(0, src.Length).CopyFromCPU(ref MemoryMarshal.GetReference(src), src.Length);
+        fixed (int* p = src) I(dst).SubView(0, src.Length).CopyFromCPU(ref *p, src.Length);
     }
 
-    public override void Download(DeviceMemory src, Span<float> dst)
+    public override unsafe void Download(DeviceMemory src, Span<float> dst)
     {
         if (dst.Length == 0) return;
         Accelerator.Synchronize();
-        F(src).SubView(0, dst.Length).CopyToCPU(ref MemoryMarshal.GetReference(dst), dst.Length);
+        fixed (float* p = dst) F(src).SubView(0, dst.Length).CopyToCPU(ref *p, dst.Length);
     }
 
-    public override void Download(DeviceMemory src, Span<int> dst)
+    public override unsafe void Download(DeviceMemory src, Span<int> dst)
     {
         if (dst.Length == 0) return;
         Accelerator.Synchronize();
-        I(src).SubView(0, dst.Length).CopyToCPU(ref MemoryMarshal.GetReference(dst), dst.Length);
+        fixed (int* p = dst) I(src).SubView(0, dst.Length).CopyToCPU(ref *p, dst.Length);
     }
 
     public override void Synchronize() => Accelerator.Synchronize();
