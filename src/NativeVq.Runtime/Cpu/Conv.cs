@@ -89,6 +89,13 @@ public static class CpuConv
     /// <summary>y = conv(x, w), overwriting y (bias is added by the caller).</summary>
     public static void Forward(float[] x, float[] w, float[] y, ConvGeom g)
     {
+        if (CpuConvGemm.Supports(g)) CpuConvGemm.Forward(x, w, y, g);
+        else ForwardIm2Col(x, w, y, g);
+    }
+
+    /// <summary>The im2col + GEMM forward: any geometry (and the reference the implicit GEMM is tested against).</summary>
+    internal static void ForwardIm2Col(float[] x, float[] w, float[] y, ConvGeom g)
+    {
         int hwo = g.Hout * g.Wout, ckk = g.Ckk, xs = g.Cin * g.H * g.W, ys = g.Cout * hwo;
         int nbMax = ChunkImages(g.N, hwo);
         ForChunks(g.N, nbMax, (n0, n1, _, outer) =>

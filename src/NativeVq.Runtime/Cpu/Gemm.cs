@@ -20,7 +20,7 @@ namespace NativeVq.Cpu;
 /// </summary>
 public static unsafe class CpuGemm
 {
-    private const int KC = 256;
+    internal const int KC = 256;
     private const int MC = 128;   // multiple of both MR values (8 and 6 → 120 for the 6-row kernel)
     private const int NC = 1024;
 
@@ -29,9 +29,9 @@ public static unsafe class CpuGemm
     /// <summary>A single matrix is split between threads only when each part keeps at least this many flops.</summary>
     private const double SplitFlops = 2e6;
 
-    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
-    private static readonly int MR = Use512 ? 8 : 6;
-    private static readonly int NR = Use512 ? 32 : 16;
+    internal static readonly bool Use512 = Vector512.IsHardwareAccelerated;
+    internal static readonly int MR = Use512 ? 8 : 6;
+    internal static readonly int NR = Use512 ? 32 : 16;
 
     /// <summary>Per-thread packing buffers (pinned, 64-byte aligned), reused across calls: steady state allocates nothing.</summary>
     [ThreadStatic] private static float[]? _bufA, _bufB;
@@ -205,11 +205,11 @@ public static unsafe class CpuGemm
         }
     }
 
-    private const int ModeOverwrite = 0, ModeScale = 1, ModeAccumulate = 2;
+    internal const int ModeOverwrite = 0, ModeScale = 1, ModeAccumulate = 2;
 
-    private static int RoundUp(int x, int m) => (x + m - 1) / m * m;
+    internal static int RoundUp(int x, int m) => (x + m - 1) / m * m;
 
-    private static float* Buffer(ref float[]? buf, int floats)
+    internal static float* Buffer(ref float[]? buf, int floats)
     {
         if (buf == null || buf.Length < floats + 16)
             buf = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
@@ -223,7 +223,7 @@ public static unsafe class CpuGemm
     /// op(A)[i0+p·MR+r, k] contiguously; rows past mc are zero.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(bool transA, float* a, int lda, int i0, int k0, int mc, int kc, float* dst, int mr)
+    internal static void PackA(bool transA, float* a, int lda, int i0, int k0, int mc, int kc, float* dst, int mr)
     {
         for (int ip = 0; ip < mc; ip += mr)
         {
@@ -360,7 +360,7 @@ public static unsafe class CpuGemm
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Micro(bool narrow, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+    internal static void Micro(bool narrow, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
     {
         if (narrow) Micro16x16(kc, a, b, c, ldc, alpha, beta, mode);
         else if (Use512) Micro8x32(kc, a, b, c, ldc, alpha, beta, mode);
