@@ -124,6 +124,12 @@ public static class CpuConv
     /// <summary>dx += convᵀ(dy, w).</summary>
     public static void BackwardInput(float[] dy, float[] w, float[] dx, ConvGeom g)
     {
+        if (!CpuConvBackwardInputGemm.TryRun(dy, w, dx, g)) BackwardInputIm2Col(dy, w, dx, g);
+    }
+
+    /// <summary>The col = Wᵀ·dy, col2im form: any geometry (and the reference the phase form is tested against).</summary>
+    internal static void BackwardInputIm2Col(float[] dy, float[] w, float[] dx, ConvGeom g)
+    {
         int hwo = g.Hout * g.Wout, ckk = g.Ckk, xs = g.Cin * g.H * g.W, ys = g.Cout * hwo;
         int nbMax = ChunkImages(g.N, hwo);
         ForChunks(g.N, nbMax, (n0, n1, _, outer) =>

@@ -29,7 +29,8 @@ internal static unsafe class CpuConvGemm
 
     public static bool Supports(in ConvGeom g) => Avx2.IsSupported && g.Hout * g.Wout % CpuGemm.NR == 0 && g.Ckk > 0;
 
-    public static void Forward(float[] x, float[] w, float[] y, ConvGeom g)
+    /// <summary>y = conv(x, w) (overwrite), or y += conv(x, w) with <paramref name="accumulate"/>.</summary>
+    public static void Forward(float[] x, float[] w, float[] y, ConvGeom g, bool accumulate = false)
     {
         int m = g.Cout, k = g.Ckk, hwo = g.Hout * g.Wout, cols = g.N * hwo;
         int mr = CpuGemm.MR, nr = CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
@@ -48,7 +49,7 @@ internal static unsafe class CpuConvGemm
                 int threads = CpuParallel.Threads;
                 int nc = Math.Clamp(CpuGemm.RoundUp((cols + 2 * threads - 1) / (2 * threads), nr), nr, MaxBlockCols);
                 int blocks = (cols + nc - 1) / nc;
-                var job = new Job(g, taps, (nint)pa, (nint)px, x.Length, (nint)py, mPad, nc);
+                var job = new Job(g, taps, (nint)pa, (nint)px, x.Length, (nint)py, mPad, nc, accumulate);
                 double flopsPerBlock = g.Flops / blocks;
                 CpuParallel.For(blocks, (int)Math.Max(1, 2e6 / Math.Max(1, flopsPerBlock)), (s, e) =>
                 {
@@ -62,7 +63,7 @@ internal static unsafe class CpuConvGemm
         }
     }
 
-    private readonly struct Job(ConvGeom g, TapTable taps, nint pa, nint px, int xLength, nint py, int mPad, int nc)
+    private readonly struct Job(ConvGeom g, TapTable taps, nint pa, nint px, int xLength, nint py, int mPad, int nc, bool accumulate)
     {
         public void Run(int block)
         {
@@ -75,7 +76,7 @@ internal static unsafe class CpuConvGemm
             for (int pc = 0; pc < k; pc += CpuGemm.KC)
             {
                 int kc = Math.Min(CpuGemm.KC, k - pc);
-                int mode = pc == 0 ? CpuGemm.ModeOverwrite : CpuGemm.ModeAccumulate;
+                int mode = pc == 0 && !accumulate ? CpuGemm.ModeOverwrite : CpuGemm.ModeAccumulate;
                 for (int jp = 0; jp < ncols; jp += nr)
                     taps.Pack(x, xLength, j0 + jp, pc, kc, pB + (long)jp * kc);
                 for (int ir = 0; ir < m; ir += mr)

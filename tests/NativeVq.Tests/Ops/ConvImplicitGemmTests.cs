@@ -55,3 +55,61 @@ public sealed class ConvImplicitGemmTests
         return acc;
     }
 }
+
+/// <summary>The phase-decomposed input gradient (src/NativeVq.Runtime/Cpu/ConvBackwardInputGemm.cs) against col2im and float64.</summary>
+public sealed class ConvBackwardInputGemmTests
+{
+    [Theory]
+    // n, cin, h, w, cout, kh, kw, stride, padTop, padBottom, padLeft, padRight
+    [InlineData(3, 16, 16, 16, 24, 4, 4, 2, 1, 1, 1, 1)]  // the VQ-VAE's down/up-sampling pair
+    [InlineData(2, 8, 32, 32, 8, 4, 4, 2, 1, 1, 1, 1)]    // phases of 16x16
+    [InlineData(5, 64, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1)]    // stride 1: one phase straight into dx
+    [InlineData(3, 9, 8, 8, 7, 2, 3, 1, 1, 0, 1, 1)]      // PixelSNAIL's down-shifted 2x3 stem
+    [InlineData(2, 8, 4, 8, 4, 1, 1, 1, 0, 0, 0, 0)]      // pointwise
+    [InlineData(2, 8, 16, 16, 6, 3, 3, 2, 1, 1, 1, 1)]    // odd kernel, stride 2: phases with 2 and 1 taps
+    public void MatchesCol2ImPath(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
+    {
+        var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
+        var rng = new Random(n * 977 + cin);
+        var dy = Enumerable.Range(0, g.OutputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+        var wt = Enumerable.Range(0, g.WeightSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+        var start = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle()).ToArray(); // backward accumulates
+        var fast = (float[])start.Clone();
+        var col2im = (float[])start.Clone();
+        Assert.True(CpuConvBackwardInputGemm.TryRun(dy, wt, fast, g) || !System.Runtime.Intrinsics.X86.Avx2.IsSupported);
+        CpuConv.BackwardInputIm2Col(dy, wt, col2im, g);
+        for (int i = 0; i < fast.Length; i++)
+        {
+            double want = start[i] + Direct(dy, wt, g, i);
+            Assert.True(Math.Abs(fast[i] - want) <= 1e-4 * (1 + Math.Abs(want)), $"element {i}: {fast[i]} vs {want}");
+            Assert.True(Math.Abs(fast[i] - col2im[i]) <= 1e-4 * (1 + Math.Abs(want)), $"element {i}: {fast[i]} vs col2im {col2im[i]}");
+        }
+    }
+
+    [Fact]
+    public void FewInputChannelsFallBackToCol2Im()
+    {
+        var g = ConvGeom.Create(2, 1, 32, 32, 64, 4, 2, 1); // the decoder's last transposed conv: one image channel
+        Assert.False(CpuConvBackwardInputGemm.TryRun(new float[g.OutputSize], new float[g.WeightSize], new float[g.InputSize], g));
+    }
+
+    /// <summary>Σ over (o, u, v) with ih = oi·s − pt + u, iw = oj·s − pl + v of dy[n,o,oi,oj]·w[o,c,u,v], in float64.</summary>
+    private static double Direct(float[] dy, float[] w, in ConvGeom g, int index)
+    {
+        int iw = index % g.W, t = index / g.W, ih = t % g.H;
+        t /= g.H;
+        int c = t % g.Cin, n = t / g.Cin;
+        double acc = 0;
+        for (int o = 0; o < g.Cout; o++)
+            for (int u = 0; u < g.KH; u++)
+                for (int v = 0; v < g.KW; v++)
+                {
+                    int ti = ih + g.PadTop - u, tj = iw + g.PadLeft - v;
+                    if (ti < 0 || tj < 0 || ti % g.StrideH != 0 || tj % g.StrideW != 0) continue;
+                    int oi = ti / g.StrideH, oj = tj / g.StrideW;
+                    if (oi >= g.Hout || oj >= g.Wout) continue;
+                    acc += (double)dy[((n * g.Cout + o) * g.Hout + oi) * g.Wout + oj] * w[((o * g.Cin + c) * g.KH + u) * g.KW + v];
+                }
+        return acc;
+    }
+}
