@@ -132,7 +132,7 @@ public sealed class PixelSnail : Module
         {
             using var noGrad = Autograd.NoGrad();
             using var scope = new TensorScope();
-            return scope.Keep(F.CrossEntropyMap(Logits(codes), codes));
+            return scope.Keep(SubBatches.Map(codes, c => F.CrossEntropyMap(Logits(c), c)));
         }
         finally
         {

@@ -203,14 +203,14 @@ public sealed class VqVae : Module
 
     public Tensor Decode(Tensor zq) => Run(_decoder, zq);
 
-    /// <summary>Codes [N, h, w] → images.</summary>
-    public Tensor DecodeCodes(Tensor indices) => Decode(Quantizer.Lookup(indices));
+    /// <summary>Codes [N, h, w] → images (in sub-batches when no graph is being recorded).</summary>
+    public Tensor DecodeCodes(Tensor indices) => SubBatches.Map(indices, i => Decode(Quantizer.Lookup(i)));
 
-    /// <summary>Images → codes [N, h, w] (inference).</summary>
+    /// <summary>Images → codes [N, h, w] (inference, in sub-batches).</summary>
     public Tensor EncodeCodes(Tensor x)
     {
         using var _ = Autograd.NoGrad();
-        return Quantizer.Forward(Encode(x)).Indices;
+        return SubBatches.Map(x, p => Quantizer.Forward(Encode(p)).Indices);
     }
 
     public VqVaeOutput Forward(Tensor x)

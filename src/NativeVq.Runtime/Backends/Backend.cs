@@ -28,6 +28,12 @@ public abstract partial class Backend : IDisposable
     public abstract void Download(DeviceMemory src, Span<float> dst);
     public abstract void Download(DeviceMemory src, Span<int> dst);
 
+    /// <summary>
+    /// Largest batch an inference pass should run at once; bigger batches are cut into sub-batches of this size
+    /// (<see cref="SubBatches"/>). Unlimited by default: a GPU wants the widest launches it can get.
+    /// </summary>
+    public virtual int InferenceSubBatch => int.MaxValue;
+
     /// <summary>Waits for queued work (a no-op on cpu, whose kernels are synchronous).</summary>
     public virtual void Synchronize() { }
 

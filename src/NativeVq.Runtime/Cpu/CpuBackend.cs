@@ -34,6 +34,12 @@ public sealed partial class CpuBackend : Backend
         $"managed SIMD, {Environment.ProcessorCount} threads, Vector<float>.Count = {System.Numerics.Vector<float>.Count}, " +
         $"AVX-512 {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "yes" : "no")}";
 
+    /// <summary>
+    /// 32 images of the default models keep each activation near 0.5 MB, so a whole forward pass works out of
+    /// L2/L3 instead of streaming 4 MB tensors through DRAM: measured 20 % faster PixelSNAIL NLL at batch 256.
+    /// </summary>
+    public override int InferenceSubBatch => 32;
+
     protected internal override DeviceMemory AllocateMemory(int length, DType dtype) => new CpuMemory(this, length, dtype);
 
     public override void Upload(ReadOnlySpan<float> src, DeviceMemory dst) => src.CopyTo(((CpuMemory)dst).F);

@@ -26,9 +26,9 @@ public static partial class F
     }
 
     /// <summary>
-    /// A Linear layer applied at every position of [B, C, ...] over the channel dimension (a 1×1 convolution
-    /// without the conv machinery): y[b] = w·x[b] + bias, w [out, C]. Stays in NCHW — one batched GEMM with the
-    /// weight shared across images (StrideA = 0), so no transpose to [B·HW, C] is needed.
+    /// A Linear layer applied at every position of [B, C, ...] over the channel dimension: y[b] = w·x[b] + bias,
+    /// w [out, C]. It is exactly a 1×1 convolution over the flattened positions, so it runs on the conv kernels
+    /// (one implicit GEMM over every image on cpu) and stays in NCHW, with no transpose to [B·HW, C].
     /// </summary>
     public static Tensor ChannelLinear(Tensor x, Tensor w, Tensor? b = null)
     {
@@ -40,28 +40,12 @@ public static partial class F
         shape[1] = o;
         var be = x.Backend;
         var y = Tensor.Empty(be, shape);
-        be.Gemm(new GemmSpec(false, false, o, hw, c, Batch: batch, StrideA: 0, StrideB: c * hw, StrideC: o * hw), w, x, y);
-        if (b is not null) be.AddChannelBias(b, y, batch, o, hw);
+        var geom = new ConvGeom(batch, c, 1, hw, o, 1, 1, 1, 1, 0, 0, 1, hw);
+        be.Conv2dForward(x, w, b, y, geom);
         Autograd.Record("channel_linear", y, [x, w, b], g =>
         {
-            if (x.RequiresGrad)   // dx[b] += wᵀ·dy[b]
-                be.Gemm(new GemmSpec(true, false, c, hw, o, Beta: 1f, Batch: batch, StrideA: 0, StrideB: o * hw, StrideC: c * hw), w, g, x.GradOrZeros());
-            if (w.RequiresGrad)
-            {
-                // dw = Σ_b dy[b]·x[b]ᵀ. A batched GEMM may not accumulate several batches into one C (StrideC = 0
-                // races on the GPU), so form the per-image products, then sum them with a GEMV against ones.
-                if (batch == 1)
-                    be.Gemm(new GemmSpec(false, true, o, c, hw, Beta: 1f), g, x, w.GradOrZeros());
-                else
-                {
-                    var per = Tensor.Empty(be, batch, o * c);
-                    be.Gemm(new GemmSpec(false, true, o, c, hw, Batch: batch, StrideA: o * hw, StrideB: c * hw, StrideC: o * c), g, x, per);
-                    var ones = Tensor.Full(be, 1f, batch);
-                    be.Gemm(new GemmSpec(true, false, 1, o * c, batch, Beta: 1f), ones, per, w.GradOrZeros());
-                    per.Dispose();
-                    ones.Dispose();
-                }
-            }
+            if (x.RequiresGrad) be.Conv2dBackwardInput(g, w, x.GradOrZeros(), geom);
+            if (w.RequiresGrad) be.Conv2dBackwardWeight(x, g, w.GradOrZeros(), geom);
             if (b is not null && b.RequiresGrad) be.ChannelSum(g, b.GradOrZeros(), batch, o, hw);
         });
         return y;
