@@ -23,10 +23,9 @@ namespace NativeVq.Anomaly.Scoring;
 /// <b>Why it is bit-exact.</b> Each value is computed with exactly the float operations the cpu batch kernels do:
 /// conv/linear outputs are the GEMM's per-element FMA chain (k ascending inside KC = 256 blocks, blocks added in
 /// order, bias added afterwards); terms whose product is ±0 (padding, masked taps, one-hot zeros) are skipped,
-/// which cannot change an FMA chain that starts at +0; ELU is the same scalar expression; the GLU sigmoid goes
-/// through <see cref="TensorPrimitives.Sigmoid"/> on spans long enough to take the same lane-wise vector path as
-/// the kernel's H·W planes (for H·W &lt; 16 each value is evaluated inside a plane-length span at its own offset);
-/// the attention softmax row is the kernel's own sequence of TensorPrimitives calls on the same row length. Only
+/// which cannot change an FMA chain that starts at +0; ELU, the GLU sigmoid and the softmax exp go through
+/// <see cref="VectorMath"/>, whose value for an element does not depend on the span around it; the attention
+/// softmax row is the kernel's own sequence of calls on the same row length. Only
 /// the cpu backend is reproduced: priors on other backends fall back to <see cref="IncrementalRestorer"/>.
 /// See docs/models.md "Fast restoration".
 /// </para>
@@ -83,8 +82,6 @@ internal sealed class PositionNet
 {
     /// <summary>The GEMM's K block (CpuGemm.KC): per-element sums are FMA chains within a block, blocks added in order.</summary>
     private const int KC = 256;
-    /// <summary>Planes shorter than this may take a different TensorPrimitives path than short gathered spans.</summary>
-    private const int WideSpan = 16;
 
     public int H, W, HW, K, C;
     public bool Attention, Strict;
@@ -306,7 +303,7 @@ internal sealed class PositionNet
         private readonly int _wide;
         private readonly float[] _cur, _inp, _cat, _ecat, _h, _e, _y, _y2, _g, _qv, _att, _cols, _sig, _stemA, _stemB, _final;
         private readonly int[] _ks, _ident;
-        private readonly float[] _row, _plane;
+        private readonly float[] _row;
 
         public Run(PositionNet n, int lanes)
         {
@@ -343,9 +340,8 @@ internal sealed class PositionNet
             _cols = new float[lanes * maxK];
             _ks = new int[maxK];
             _ident = Enumerable.Range(0, maxK).ToArray();
-            _sig = new float[Math.Max(WideSpan, lanes * _wide)];
+            _sig = new float[lanes * _wide];
             _row = new float[hw];
-            _plane = new float[hw];
         }
 
         private static IEnumerable<Conv> AllConvs(PositionNet n)
@@ -541,39 +537,13 @@ internal sealed class PositionNet
             var sig = _sig;
             for (int l = 0; l < lanes; l++) y.AsSpan(l * wd + ch, ch).CopyTo(sig.AsSpan(l * ch, ch));
             int total = lanes * ch;
-            Sigmoid(sig, total);
+            VectorMath.Sigmoid(sig.AsSpan(0, total), sig.AsSpan(0, total));
             for (int l = 0; l < lanes; l++)
             {
                 var xs = x.AsSpan(l * wd, ch);
                 var a = y.AsSpan(l * wd, ch);
                 var g = sig.AsSpan(l * ch, ch);
                 for (int t = 0; t < ch; t++) xs[t] = xs[t] + g[t] * a[t];
-            }
-        }
-
-        /// <summary>
-        /// σ of sig[0..count) exactly as TensorPrimitives.Sigmoid computes it inside an H·W plane: for planes of at
-        /// least <see cref="WideSpan"/> elements every element takes the widest vector path, which a span of at
-        /// least that length also takes (RestorationTests.SigmoidIsLaneWise checks this); shorter planes evaluate
-        /// each value in a plane-length span (the position within the span is irrelevant on that path too, but
-        /// the span length is not).
-        /// </summary>
-        private void Sigmoid(float[] sig, int count)
-        {
-            int hw = _n.HW;
-            if (hw >= WideSpan)
-            {
-                int len = Math.Max(count, WideSpan);
-                if (len > count) sig.AsSpan(count, len - count).Clear();
-                TensorPrimitives.Sigmoid(sig.AsSpan(0, len), sig.AsSpan(0, len));
-                return;
-            }
-            var plane = _plane;
-            for (int t = 0; t < count; t++)
-            {
-                plane.AsSpan().Fill(sig[t]);
-                TensorPrimitives.Sigmoid(plane, plane);
-                sig[t] = plane[0];
             }
         }
 
@@ -609,7 +579,7 @@ internal sealed class PositionNet
                     TensorPrimitives.Multiply(row, scale, row);
                     float m = TensorPrimitives.Max(row);
                     TensorPrimitives.Subtract(row, m, row);
-                    TensorPrimitives.Exp(row, row);
+                    VectorMath.Exp(row, row);
                     TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
                 }
                 // out[e, q] = Σ_t v[e, t]·P[q, t] (K = HW, blocks of KC; P = 0 for t ≥ len).

@@ -34,7 +34,7 @@ internal static unsafe class CpuConvGemm
     {
         int m = g.Cout, k = g.Ckk, hwo = g.Hout * g.Wout, cols = g.N * hwo;
         int mr = CpuGemm.MR, nr = CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
-        var taps = TapTable.Build(g, nr);
+        var taps = ConvTaps.Build(g, nr);
         var packedW = ArrayPool<float>.Shared.Rent(mPad * k + 16);
         try
         {
@@ -63,7 +63,7 @@ internal static unsafe class CpuConvGemm
         }
     }
 
-    private readonly struct Job(ConvGeom g, TapTable taps, nint pa, nint px, int xLength, nint py, int mPad, int nc, bool accumulate)
+    private readonly struct Job(ConvGeom g, ConvTaps taps, nint pa, nint px, int xLength, nint py, int mPad, int nc, bool accumulate)
     {
         public void Run(int block)
         {
@@ -78,7 +78,7 @@ internal static unsafe class CpuConvGemm
                 int kc = Math.Min(CpuGemm.KC, k - pc);
                 int mode = pc == 0 && !accumulate ? CpuGemm.ModeOverwrite : CpuGemm.ModeAccumulate;
                 for (int jp = 0; jp < ncols; jp += nr)
-                    taps.Pack(x, xLength, j0 + jp, pc, kc, pB + (long)jp * kc);
+                    taps.Pack(x, xLength, j0 + jp, pc, kc, pB + (long)jp * kc, nr);
                 for (int ir = 0; ir < m; ir += mr)
                 {
                     int rows = Math.Min(mr, m - ir);
@@ -103,101 +103,6 @@ internal static unsafe class CpuConvGemm
                         CpuGemm.Micro(false, kc, ap, bp, tile, nr, 1f, 0f, mode);
                         for (int r = 0; r < rows; r++)
                             new ReadOnlySpan<float>(tile + r * nr, nr).CopyTo(new Span<float>(cp + (long)r * hwo, nr));
-                    }
-                }
-            }
-        }
-    }
-
-    /// <summary>
-    /// Where each lane of a micro-panel reads x, per tap: for panel q of an image (output pixels q·NR … q·NR+NR−1)
-    /// and tap (u, v), lane t reads plane offset <c>Offset[t]</c> (ih·W + iw) or is padding (mask 0).
-    /// A tap whose valid lanes read consecutive elements (stride 1, Wout = W) is marked contiguous: one masked
-    /// vector load instead of a gather.
-    /// </summary>
-    private sealed class TapTable
-    {
-        private readonly ConvGeom _g;
-        private readonly int _nr, _taps;
-        private readonly int[] _offset, _mask; // [panel, tap, lane]
-        private readonly int[] _base;          // [panel, tap]: first lane's offset when contiguous, else int.MinValue
-
-        private TapTable(ConvGeom g, int nr)
-        {
-            _g = g;
-            _nr = nr;
-            _taps = g.KH * g.KW;
-            int panels = g.Hout * g.Wout / nr;
-            _offset = new int[panels * _taps * nr];
-            _mask = new int[panels * _taps * nr];
-            _base = new int[panels * _taps];
-            for (int q = 0; q < panels; q++)
-                for (int u = 0; u < g.KH; u++)
-                    for (int v = 0; v < g.KW; v++)
-                    {
-                        int tap = u * g.KW + v, row = (q * _taps + tap) * nr;
-                        bool contiguous = true;
-                        int first = 0;
-                        for (int t = 0; t < nr; t++)
-                        {
-                            int pix = q * nr + t, oi = pix / g.Wout, oj = pix - oi * g.Wout;
-                            int ih = oi * g.StrideH - g.PadTop + u, iw = oj * g.StrideW - g.PadLeft + v;
-                            bool valid = (uint)ih < (uint)g.H && (uint)iw < (uint)g.W;
-                            int off = ih * g.W + iw;
-                            _offset[row + t] = valid ? off : 0;
-                            _mask[row + t] = valid ? -1 : 0;
-                            if (t == 0) first = off;
-                            else if (off != first + t) contiguous = false;
-                        }
-                        _base[q * _taps + tap] = contiguous ? first : int.MinValue;
-                    }
-        }
-
-        [ThreadStatic] private static TapTable? _last;
-
-        /// <summary>The table for this geometry (the last one built on this thread is reused: models repeat shapes).</summary>
-        public static TapTable Build(in ConvGeom g, int nr)
-        {
-            var t = _last;
-            if (t is null || t._nr != nr || !SameWindows(t._g, g)) _last = t = new TapTable(g, nr);
-            return t;
-        }
-
-        private static bool SameWindows(in ConvGeom a, in ConvGeom b) => a with { N = 0, Cout = 0 } == b with { N = 0, Cout = 0 };
-
-        /// <summary>Packs rows pc … pc+kc−1 of col(x) for the NR columns starting at global column j into dst[kk·NR + t].</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Pack(float* x, int xLength, int j, int pc, int kc, float* dst)
-        {
-            var g = _g;
-            int hw = g.H * g.W, hwo = g.Hout * g.Wout, nr = _nr;
-            int img = j / hwo, q = (j - img * hwo) / nr;
-            long imgBase = (long)img * g.Cin * hw;
-            fixed (int* offs0 = _offset, masks0 = _mask, bases = _base)
-            {
-                for (int kk = 0; kk < kc; kk++)
-                {
-                    int kidx = pc + kk, c = kidx / _taps, tap = kidx - c * _taps;
-                    long plane = imgBase + (long)c * hw;
-                    int slot = q * _taps + tap;
-                    int* offs = offs0 + slot * nr;
-                    int* masks = masks0 + slot * nr;
-                    float* d = dst + kk * nr;
-                    int b = bases[slot];
-                    // Contiguous: one unaligned load per 8 lanes, padding lanes zeroed by the mask (an AND, so even
-                    // a NaN read from a neighbouring row becomes +0). Only when the whole run lies inside x.
-                    if (b != int.MinValue && plane + b >= 0 && plane + b + nr <= xLength)
-                    {
-                        float* s = x + plane + b;
-                        for (int t = 0; t < nr; t += 8)
-                            Avx.Store(d + t, Avx.And(Avx.LoadVector256(s + t), Avx.LoadVector256(masks + t).AsSingle()));
-                    }
-                    else
-                    {
-                        float* s = x + plane;
-                        for (int t = 0; t < nr; t += 8)
-                            Avx.Store(d + t, Avx2.GatherMaskVector256(Vector256<float>.Zero, s, Avx.LoadVector256(offs + t),
-                                Avx.LoadVector256(masks + t).AsSingle(), 4));
                     }
                 }
             }

@@ -30,9 +30,9 @@ public static class CpuElementwise
         switch (op)
         {
             case UnaryOp.Relu: Relu(x, y); break;
-            case UnaryOp.Sigmoid: PaddedTail(x, y, static (a, b) => TensorPrimitives.Sigmoid(a, b)); break;
+            case UnaryOp.Sigmoid: VectorMath.Sigmoid(x, y); break;
             case UnaryOp.Tanh: PaddedTail(x, y, static (a, b) => TensorPrimitives.Tanh(a, b)); break;
-            case UnaryOp.Elu: Elu(x, y); break;
+            case UnaryOp.Elu: VectorMath.Apply(VectorMath.Fn.Elu, x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
     }
@@ -84,51 +84,6 @@ public static class CpuElementwise
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
-    }
-
-    /// <summary>
-    /// ELU, Vector512/256 with the vector Exp (was a scalar MathF.Exp loop, ~7% of a PixelSNAIL step):
-    /// y = x for x &gt; 0, else exp(x) − 1 (exp of min(x, 0), so positive inputs never overflow).
-    /// The tail goes through the same vector code on a padded copy, so an element's value never depends on
-    /// where it sits in the array: batching or slicing a tensor leaves every ELU output bit-identical.
-    /// </summary>
-    private static void Elu(ReadOnlySpan<float> x, Span<float> y)
-    {
-        int width = Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
-        int body = x.Length - x.Length % width;
-        EluVectors(x[..body], y[..body], width);
-        if (body == x.Length) return;
-        Span<float> tx = stackalloc float[16], ty = stackalloc float[16];
-        tx.Clear();
-        x[body..].CopyTo(tx);
-        EluVectors(tx[..width], ty[..width], width);
-        ty[..(x.Length - body)].CopyTo(y[body..]);
-    }
-
-    private static void EluVectors(ReadOnlySpan<float> x, Span<float> y, int width)
-    {
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        if (width == 16)
-        {
-            for (int i = 0; i < x.Length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
-                var e = Vector512.Exp(Vector512.Min(v, Vector512<float>.Zero)) - Vector512<float>.One;
-                Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, e).StoreUnsafe(ref yr, (nuint)i);
-            }
-        }
-        else if (width == 8)
-        {
-            for (int i = 0; i < x.Length; i += 8)
-            {
-                var v = Vector256.LoadUnsafe(ref xr, (nuint)i);
-                var e = Vector256.Exp(Vector256.Min(v, Vector256<float>.Zero)) - Vector256<float>.One;
-                Vector256.ConditionalSelect(Vector256.GreaterThan(v, Vector256<float>.Zero), v, e).StoreUnsafe(ref yr, (nuint)i);
-            }
-        }
-        else
-            for (int i = 0; i < x.Length; i++) y[i] = x[i] > 0f ? x[i] : MathF.Exp(x[i]) - 1f;
     }
 
     /// <summary>dx += (x &gt; 0 ? dy : 0), vectorised (a compare-and-select; ReLU'(0) = 0).</summary>

@@ -26,7 +26,7 @@ public static class CpuGating
                 var a = x.AsSpan((b * 2 * half + c) * hw, hw);
                 var g = x.AsSpan((b * 2 * half + half + c) * hw, hw);
                 var o = y.AsSpan(r * hw, hw);
-                TensorPrimitives.Sigmoid(g, o);
+                VectorMath.Sigmoid(g, o);
                 TensorPrimitives.Multiply(o, a, o);
             }
         }
@@ -48,7 +48,7 @@ public static class CpuGating
                 int ao = (b * 2 * half + c) * hw, go = (b * 2 * half + half + c) * hw;
                 var a = x.AsSpan(ao, hw);
                 var g = dy.AsSpan(r * hw, hw);
-                TensorPrimitives.Sigmoid(x.AsSpan(go, hw), sig);
+                VectorMath.Sigmoid(x.AsSpan(go, hw), sig);
                 var da = dx.AsSpan(ao, hw);
                 TensorPrimitives.MultiplyAdd(g, sig, da, da);          // da += dy·σ
                 TensorPrimitives.Multiply(g, a, t);                    // t = dy·a

@@ -45,7 +45,7 @@ public static class CpuSoftmax
     {
         float m = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, m, y);
-        TensorPrimitives.Exp(y, y);
+        VectorMath.Exp(y, y);
         float s = TensorPrimitives.Sum(y);
         if (log)
         {
@@ -67,7 +67,7 @@ public static class CpuSoftmax
         {
             var yr = y.AsSpan(o + ch * hw, len);
             TensorPrimitives.Subtract(x.AsSpan(o + ch * hw, len), m, yr);
-            TensorPrimitives.Exp(yr, yr);
+            VectorMath.Exp(yr, yr);
             TensorPrimitives.Add(s, yr, s);
         }
         if (log)
@@ -116,7 +116,7 @@ public static class CpuSoftmax
                     var xr = dx.AsSpan(o + ch * hw, len);
                     if (log)
                     {
-                        TensorPrimitives.Exp(yr, t);
+                        VectorMath.Exp(yr, t);
                         TensorPrimitives.Multiply(t, dd, t);
                         TensorPrimitives.Add(xr, gr, xr);
                         TensorPrimitives.Subtract(xr, t, xr);
@@ -160,7 +160,7 @@ public static class CpuSoftmax
                 for (int ch = 0; ch < k; ch++)
                 {
                     TensorPrimitives.Subtract(x.AsSpan(o + ch * hw, len), mm, t);
-                    TensorPrimitives.Exp(t, t);
+                    VectorMath.Exp(t, t);
                     TensorPrimitives.Add(ss, t, ss);
                 }
                 TensorPrimitives.Log(ss, ss);
@@ -193,7 +193,7 @@ public static class CpuSoftmax
                 {
                     var xr = dx.AsSpan(o + ch * hw, len);
                     TensorPrimitives.Subtract(x.AsSpan(o + ch * hw, len), l, t);
-                    TensorPrimitives.Exp(t, t);
+                    VectorMath.Exp(t, t);
                     TensorPrimitives.MultiplyAdd(t, w, xr, xr);
                 }
                 for (int p = 0; p < len; p++)
@@ -221,7 +221,7 @@ public static class CpuSoftmax
                     TensorPrimitives.Multiply(x.AsSpan(r * n, len), scale, ya);
                     float m = TensorPrimitives.Max(ya);
                     TensorPrimitives.Subtract(ya, m, ya);
-                    TensorPrimitives.Exp(ya, ya);
+                    VectorMath.Exp(ya, ya);
                     TensorPrimitives.Multiply(ya, 1f / TensorPrimitives.Sum(ya), ya);
                 }
                 yr[len..].Clear();

@@ -116,33 +116,6 @@ public sealed class RestorationTests
 
     [Fact]
     public void FactoryReturnsCachedRestorer() => Assert.IsType<CachedRestorer>(RestorerFactory.Fast());
-
-    /// <summary>
-    /// CachedRestorer evaluates GLU sigmoids on short gathered spans; that equals the kernel's per-plane
-    /// evaluation only if TensorPrimitives.Sigmoid is lane-wise for every span of at least 16 elements.
-    /// </summary>
-    [Fact]
-    public void SigmoidIsLaneWise()
-    {
-        var r = new Random(5);
-        var probe = new float[16];
-        foreach (int len in new[] { 16, 17, 23, 30, 31, 32, 47, 64, 65, 100, 128, 256, 257, 300, 1024 })
-            for (int rep = 0; rep < 4; rep++)
-            {
-                var x = Enumerable.Range(0, len + rep).Select(_ => (float)((r.NextDouble() - 0.5) * (rep == 3 ? 200 : 12))).ToArray();
-                var span = x.AsSpan(rep, len);
-                var y = new float[len];
-                System.Numerics.Tensors.TensorPrimitives.Sigmoid(span, y);
-                for (int i = 0; i < len; i++)
-                {
-                    Array.Fill(probe, span[i]);
-                    probe[i % 16] = span[i];
-                    System.Numerics.Tensors.TensorPrimitives.Sigmoid(probe, probe);
-                    Assert.Equal(BitConverter.SingleToInt32Bits(y[i]), BitConverter.SingleToInt32Bits(probe[i % 16]));
-                }
-            }
-    }
-
     [Theory]
     [InlineData(3, 4, 8, 3, 5, true, 1)]      // H·W = 12 < 16: the per-plane sigmoid fallback
     [InlineData(4, 4, 130, 1, 3, true, 2)]    // 2C+2 = 262 > 256: the 1×1 and attention GEMMs span two K blocks

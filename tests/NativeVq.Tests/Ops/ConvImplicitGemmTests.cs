@@ -113,3 +113,38 @@ public sealed class ConvBackwardInputGemmTests
         return acc;
     }
 }
+
+/// <summary>The weight gradient with im2col rows written through ConvTaps (gathers / masked loads) against float64.</summary>
+public sealed class ConvBackwardWeightTapsTests
+{
+    [Theory]
+    // n, cin, h, w, cout, kh, kw, stride, padTop, padBottom, padLeft, padRight
+    [InlineData(9, 16, 16, 16, 8, 4, 4, 2, 1, 1, 1, 1)]
+    [InlineData(7, 12, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1)]
+    [InlineData(5, 6, 8, 8, 4, 2, 5, 1, 1, 0, 2, 2)]
+    public void MatchesDirectSum(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
+    {
+        var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
+        var rng = new Random(n * 31 + cin);
+        var x = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+        var dy = Enumerable.Range(0, g.OutputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+        var dw = Enumerable.Repeat(0.5f, g.WeightSize).ToArray(); // accumulates
+        CpuConv.BackwardWeight(x, dy, dw, g);
+        for (int i = 0; i < dw.Length; i++)
+        {
+            int v = i % kw, t = i / kw, u = t % kh;
+            t /= kh;
+            int c = t % cin, o = t / cin;
+            double want = 0.5;
+            for (int b = 0; b < n; b++)
+                for (int oi = 0; oi < g.Hout; oi++)
+                    for (int oj = 0; oj < g.Wout; oj++)
+                    {
+                        int ih = oi * stride - pt + u, iw = oj * stride - pl + v;
+                        if (ih < 0 || ih >= h || iw < 0 || iw >= w) continue;
+                        want += (double)dy[((b * cout + o) * g.Hout + oi) * g.Wout + oj] * x[((b * cin + c) * h + ih) * w + iw];
+                    }
+            Assert.True(Math.Abs(dw[i] - want) <= 1e-4 * (1 + Math.Abs(want)), $"dw[{i}]: {dw[i]} vs {want}");
+        }
+    }
+}
