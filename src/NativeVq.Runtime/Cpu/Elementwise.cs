@@ -165,7 +165,15 @@ public static class CpuElementwise
 
 public sealed partial class CpuBackend
 {
-    protected override void FillCore(Tensor y, float value) => F(y).Fill(value);
+    /// <summary>Large fills (fresh gradients are zero-filled every step) run on every core: a fill is bandwidth-bound.</summary>
+    protected override void FillCore(Tensor y, float value)
+    {
+        var a = Array(y);
+        int n = y.Numel;
+        const int grain = 64 * 1024;
+        if (n < 2 * grain) a.AsSpan(0, n).Fill(value);
+        else CpuParallel.For(n, grain, (s, e) => a.AsSpan(s, e - s).Fill(value));
+    }
 
     protected override void AxpbyCore(Tensor x, Tensor y, float a, float b)
         => CpuElementwise.Chunked(Array(x), Array(y), x.Numel, (xs, ys) => CpuElementwise.Axpby(xs, ys, a, b));
