@@ -86,20 +86,6 @@ public static class CpuConv
         else for (int img = 0; img < nb; img++) Im2Col(x, (n0 + img) * xs, col, img * hwo, nb * hwo, g);
     }
 
-    /// <summary>
-    /// <see cref="Columns"/> through <see cref="ConvTaps"/>: masked vector loads or gathers, 32 (or 16) pixels per
-    /// instruction instead of one strided scalar copy per element. Needs <see cref="CpuConvGemm.Supports"/>.
-    /// </summary>
-    private static unsafe void ColumnsViaTaps(float[] x, int n0, int nb, float[] col, in ConvGeom g)
-    {
-        int hwo = g.Hout * g.Wout, ld = nb * hwo, nr = CpuGemm.NR;
-        var taps = ConvTaps.Build(g, nr);
-        fixed (float* px = x, pc = col)
-            for (int img = 0; img < nb; img++)
-                for (int q = 0; q < hwo; q += nr)
-                    taps.Pack(px, x.Length, (n0 + img) * hwo + q, 0, g.Ckk, pc + img * hwo + q, ld);
-    }
-
     /// <summary>y = conv(x, w), overwriting y (bias is added by the caller).</summary>
     public static void Forward(float[] x, float[] w, float[] y, ConvGeom g)
     {
@@ -170,12 +156,19 @@ public static class CpuConv
         });
     }
 
+    /// <summary>dw += Σ_n dy_n · col(x_n)ᵀ (the implicit GEMM of ConvBackwardWeightGemm.cs when the shape fits).</summary>
+    public static void BackwardWeight(float[] x, float[] dy, float[] dw, ConvGeom g)
+    {
+        if (CpuConvBackwardWeightGemm.Supports(g)) CpuConvBackwardWeightGemm.Run(x, dy, dw, g);
+        else BackwardWeightIm2Col(x, dy, dw, g);
+    }
+
     /// <summary>
-    /// dw += Σ_n dy_n · col(x_n)ᵀ. The batch is cut into <see cref="CpuParallel.ChunkCount"/> fixed parts, each
+    /// The im2col form, any geometry. The batch is cut into <see cref="CpuParallel.ChunkCount"/> fixed parts, each
     /// summing its images into a partial dW with one GEMM per group of images (K = group·HWo); partials are
     /// added to dw in part order. Few parts keep the partial buffers (and their final sum) small.
     /// </summary>
-    public static void BackwardWeight(float[] x, float[] dy, float[] dw, ConvGeom g)
+    internal static void BackwardWeightIm2Col(float[] x, float[] dy, float[] dw, ConvGeom g)
     {
         int hwo = g.Hout * g.Wout, ckk = g.Ckk, ys = g.Cout * hwo, wsz = g.WeightSize;
         int nb = ChunkImages(g.N, hwo);
@@ -218,8 +211,7 @@ public static class CpuConv
             else
             {
                 var col = Buf(ref _col, ckk * cols);
-                if (CpuConvGemm.Supports(g) && !g.IsPointwise) ColumnsViaTaps(x, n0, nb, col, g);
-                else Columns(x, n0, nb, col, g);
+                Columns(x, n0, nb, col, g);
                 b = col.AsSpan(0, ckk * cols);
             }
             CpuGemm.Sgemm(new GemmSpec(false, true, g.Cout, ckk, cols, Beta: beta), a, b, target.AsSpan(offset, wsz), parallel: !outer);

@@ -335,7 +335,7 @@ public static unsafe class CpuGemm
     /// Pure data movement, so packing through it never changes a result.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, int ld, float* dst, int lds)
+    internal static void Transpose8x8(float* src, int ld, float* dst, int lds)
     {
         var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ld);
         var r2 = Avx.LoadVector256(src + 2L * ld); var r3 = Avx.LoadVector256(src + 3L * ld);

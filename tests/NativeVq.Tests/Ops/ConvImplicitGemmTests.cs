@@ -114,14 +114,17 @@ public sealed class ConvBackwardInputGemmTests
     }
 }
 
-/// <summary>The weight gradient with im2col rows written through ConvTaps (gathers / masked loads) against float64.</summary>
-public sealed class ConvBackwardWeightTapsTests
+/// <summary>The implicit-GEMM weight gradient (src/NativeVq.Runtime/Cpu/ConvBackwardWeightGemm.cs) against float64 and im2col.</summary>
+public sealed class ConvBackwardWeightGemmTests
 {
     [Theory]
     // n, cin, h, w, cout, kh, kw, stride, padTop, padBottom, padLeft, padRight
     [InlineData(9, 16, 16, 16, 8, 4, 4, 2, 1, 1, 1, 1)]
     [InlineData(7, 12, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1)]
     [InlineData(5, 6, 8, 8, 4, 2, 5, 1, 1, 0, 2, 2)]
+    [InlineData(3, 141, 8, 8, 11, 1, 1, 1, 0, 0, 0, 0)]  // CKK = 141: a partial last tap panel; Cout 11: edge rows
+    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the first conv: CKK = 16 (im2col: too few taps to split)
+    [InlineData(2, 40, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1)]    // CKK = 360: several tap panels split between threads
     public void MatchesDirectSum(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
     {
         var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
@@ -129,7 +132,9 @@ public sealed class ConvBackwardWeightTapsTests
         var x = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
         var dy = Enumerable.Range(0, g.OutputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
         var dw = Enumerable.Repeat(0.5f, g.WeightSize).ToArray(); // accumulates
+        var im2col = (float[])dw.Clone();
         CpuConv.BackwardWeight(x, dy, dw, g);
+        CpuConv.BackwardWeightIm2Col(x, dy, im2col, g);
         for (int i = 0; i < dw.Length; i++)
         {
             int v = i % kw, t = i / kw, u = t % kh;
@@ -145,6 +150,7 @@ public sealed class ConvBackwardWeightTapsTests
                         want += (double)dy[((b * cout + o) * g.Hout + oi) * g.Wout + oj] * x[((b * cin + c) * h + ih) * w + iw];
                     }
             Assert.True(Math.Abs(dw[i] - want) <= 1e-4 * (1 + Math.Abs(want)), $"dw[{i}]: {dw[i]} vs {want}");
+            Assert.True(Math.Abs(dw[i] - im2col[i]) <= 1e-4 * (1 + Math.Abs(want)), $"dw[{i}]: {dw[i]} vs im2col {im2col[i]}");
         }
     }
 }
