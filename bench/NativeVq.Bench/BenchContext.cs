@@ -28,10 +28,17 @@ public sealed class BenchContext(bool quick)
     /// Median wall time in ms of <paramref name="action"/> after warm-up. Repeats until
     /// <paramref name="minSeconds"/> have passed and at least <paramref name="minReps"/> runs were timed.
     /// </summary>
-    public double MedianMs(Action action, double minSeconds = 2.0, int minReps = 5, int warmup = 2)
+    /// <remarks>
+    /// Warm-up runs at least <paramref name="warmup"/> calls and <paramref name="warmupSeconds"/>: .NET's tiered JIT
+    /// recompiles a method with full optimisation (and PGO) only after ~30 calls plus a background delay, so a method
+    /// called once per training step is still tier-0 code for the first few seconds. Timing those seconds measures
+    /// the JIT, not the kernels (PixelSNAIL training read ~10 % slow); a training run lasts minutes.
+    /// </remarks>
+    public double MedianMs(Action action, double minSeconds = 2.0, int minReps = 5, int warmup = 2, double warmupSeconds = 1.0)
     {
-        if (Quick) { minSeconds = 0.2; minReps = 2; warmup = 1; }
-        for (int i = 0; i < warmup; i++) action();
+        if (Quick) { minSeconds = 0.2; minReps = 2; warmup = 1; warmupSeconds = 0; }
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || warm.Elapsed.TotalSeconds < warmupSeconds; i++) action();
         var times = new List<double>();
         var total = Stopwatch.StartNew();
         while (times.Count < minReps || total.Elapsed.TotalSeconds < minSeconds)

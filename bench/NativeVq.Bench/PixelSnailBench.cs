@@ -42,13 +42,13 @@ public sealed class PixelSnailBench : IBench
         }
 
         model.Train();
-        double stepMs = ctx.MedianMs(Step, minSeconds: 4, warmup: 3);
+        double stepMs = ctx.MedianMs(Step, minSeconds: 4, warmup: 3, warmupSeconds: 3);
         long stepBytes = BenchContext.AllocatedBytes(Step);
         long poolStep = PoolAllocations(be, Step);
         var kernels = BenchContext.KernelBreakdown(Step);
 
         model.Eval();
-        double scoreMs = ctx.MedianMs(Score, minSeconds: 3, warmup: 2);
+        double scoreMs = ctx.MedianMs(Score, minSeconds: 3, warmup: 2, warmupSeconds: 3);
         long scoreBytes = BenchContext.AllocatedBytes(Score);
         long poolScore = PoolAllocations(be, Score);
 

@@ -34,10 +34,10 @@ public sealed class RestorationBench : IBench
 
         double naive1 = ctx.MedianMs(() => naive.Restore(prior, codes, mask, 1, 7), minSeconds: 3, minReps: 3, warmup: 1);
         double inc1 = ctx.MedianMs(() => incremental.Restore(prior, codes, mask, 1, 7), minSeconds: 2, minReps: 3, warmup: 1);
-        double inc15 = ctx.Quick ? double.NaN : ctx.MedianMs(() => incremental.Restore(prior, codes, mask, 15, 7), minSeconds: 0, minReps: 1, warmup: 0);
+        double inc15 = ctx.Quick ? double.NaN : ctx.MedianMs(() => incremental.Restore(prior, codes, mask, 15, 7), minSeconds: 0, minReps: 1, warmup: 0, warmupSeconds: 0);
         double fast1 = ctx.MedianMs(() => fast.Restore(prior, codes, mask, 1, 7), minSeconds: 2, minReps: 10, warmup: 3);
         double fast15 = ctx.MedianMs(() => fast.Restore(prior, codes, mask, 15, 7), minSeconds: 2, minReps: 10, warmup: 3);
-        double naive15 = ctx.Quick ? 15 * naive1 : ctx.MedianMs(() => naive.Restore(prior, codes, mask, 15, 7), minSeconds: 0, minReps: 1, warmup: 0);
+        double naive15 = ctx.Quick ? 15 * naive1 : ctx.MedianMs(() => naive.Restore(prior, codes, mask, 15, 7), minSeconds: 0, minReps: 1, warmup: 0, warmupSeconds: 0);
         var reference = naive.Restore(prior, codes, mask, 2, 9);
         bool same = reference.AsSpan().SequenceEqual(fast.Restore(prior, codes, mask, 2, 9))
             && reference.AsSpan().SequenceEqual(incremental.Restore(prior, codes, mask, 2, 9));

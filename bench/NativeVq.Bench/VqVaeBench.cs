@@ -42,11 +42,11 @@ public sealed class VqVaeBench : IBench
             model.DecodeCodes(model.EncodeCodes(Tensor.FromArray(backend, big, 256, 1, 32, 32)));
         }
 
-        double trainMs = ctx.MedianMs(TrainStep, minSeconds: 4);
+        double trainMs = ctx.MedianMs(TrainStep, minSeconds: 4, warmupSeconds: 3);
         long poolBefore = backend.Pool.Allocations;
         long bytes = BenchContext.AllocatedBytes(TrainStep);
         long poolPerStep = backend.Pool.Allocations - poolBefore;
-        double inferMs = ctx.MedianMs(Inference, minSeconds: 4);
+        double inferMs = ctx.MedianMs(Inference, minSeconds: 4, warmupSeconds: 3);
         double steps = 1000 / trainMs, ips = 256 * 1000 / inferMs;
         result["train_batch"] = 32;
         result["train_step_ms"] = BenchContext.Round(trainMs, 2);
