@@ -29,7 +29,7 @@ public static unsafe class CpuGemm
     /// <summary>A single matrix is split between threads only when each part keeps at least this many flops.</summary>
     private const double SplitFlops = 2e6;
 
-    internal static readonly bool Use512 = Vector512.IsHardwareAccelerated;
+    private static readonly bool Use512 = Vector512.IsHardwareAccelerated;
     internal static readonly int MR = Use512 ? 8 : 6;
     internal static readonly int NR = Use512 ? 32 : 16;
 

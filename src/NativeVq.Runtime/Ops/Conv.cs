@@ -101,30 +101,8 @@ public static partial class F
         int kk = w.Dim(2) * w.Dim(3), oc = w.Dim(0) * w.Dim(1);
         if (mask.Numel != kk)
             throw new ArgumentException($"masked_conv2d: mask {ShapeUtil.Format(mask.Shape)} fits neither the weight {ShapeUtil.Format(w.Shape)} nor its {w.Dim(2)}x{w.Dim(3)} kernel");
-        return Mul(w, ExpandedMask(mask, w.Shape, oc, kk));
-    }
-
-    /// <summary>Kernel masks broadcast to weight shape, kept per mask tensor: a model's masks are constant buffers.</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Tensor, Tensor> Expanded = new();
-
-    /// <summary>
-    /// The [KH,KW] mask repeated over [Cout, Cin] (a K=1 matmul with ones, on the device). A constant mask is
-    /// expanded once and reused; one that requires grad is expanded in the graph every call.
-    /// </summary>
-    private static Tensor ExpandedMask(Tensor mask, int[] weightShape, int oc, int kk)
-    {
-        Tensor Expand() => Matmul(Tensor.Full(mask.Backend, 1f, oc, 1), mask.Reshape(1, kk));
-        if (mask.RequiresGrad) return Expand().Reshape(weightShape);
-        if (!Expanded.TryGetValue(mask, out var flat) || flat.IsDisposed || flat.Dim(0) != oc)
-        {
-            flat = TensorScope.Unscoped(() =>
-            {
-                using var _ = Autograd.NoGrad();
-                using var scope = new TensorScope();
-                return scope.Keep(Expand()); // the [oc, kk] product owns its memory; it outlives every step
-            });
-            Expanded.AddOrUpdate(mask, flat);
-        }
-        return flat.Reshape(weightShape);
+        var ones = Tensor.Full(w.Backend, 1f, oc, 1);
+        var full = Matmul(ones, mask.Reshape(1, kk)).Reshape(w.Shape);
+        return Mul(w, full);
     }
 }
