@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# MNIST one-vs-rest protocol on ../shared/data/mnist: for each class c, train the VQ-VAE and the prior on the
+# MNIST one-vs-rest protocol on tests/fixtures/mnist: for each class c, train the VQ-VAE and the prior on the
 # first 80 % of class c, evaluate on the held-out 20 % of every class (c normal, the rest anomalous), and print
 # the image AUROC of the sample score and of the reconstruction-error baseline, then the mean over classes.
 # Usage: bench/mnist_one_vs_rest.sh [classes...]   (default 0..9)
-# Env: VQ_EPOCHS (20), PRIOR_EPOCHS (30), OUT (runs/mnist), EXTRA_VQ_ARGS (e.g. "--ema"), DATA (../shared/data/mnist)
+# Env: VQ_EPOCHS (20), PRIOR_EPOCHS (30), OUT (runs/mnist), EXTRA_VQ_ARGS (e.g. "--ema"), DATA (tests/fixtures/mnist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DATA:-../shared/data/mnist}
+DATA=${DATA:-tests/fixtures/mnist}
 OUT=${OUT:-runs/mnist}
 VQ_EPOCHS=${VQ_EPOCHS:-20}
 PRIOR_EPOCHS=${PRIOR_EPOCHS:-30}

@@ -7,7 +7,7 @@ namespace NativeVq.Tests.Data;
 
 public sealed class DatasetTests
 {
-    private static string MnistDir => Path.Combine(Paths.Shared, "data", "mnist");
+    private static string MnistDir => Paths.Mnist;
 
     [Fact]
     public void FolderIsRecursiveSortedAndFiltered()

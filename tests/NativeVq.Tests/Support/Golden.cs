@@ -5,7 +5,7 @@ namespace NativeVq.Tests.Support;
 
 public sealed record GoldenTensor(string Name, string Role, int[] Shape, float[]? F, int[]? I, double Atol);
 
-/// <summary>Reads a case of shared/golden (format in its README) and compares results with its tolerance.</summary>
+/// <summary>Reads a case of tests/fixtures/golden (format in its README) and compares results with its tolerance.</summary>
 public sealed class GoldenCase
 {
     public JsonElement Meta { get; }

@@ -1,21 +1,24 @@
 namespace NativeVq.Tests.Support;
 
-/// <summary>Finds the shared/ folder (golden vectors, MNIST) that sits beside the checkout.</summary>
+/// <summary>
+/// The test fixtures that live in the repository (tests/fixtures: PyTorch golden values, the MNIST subset).
+/// The suite never reads anything outside the checkout: a user's clone has no sibling folders.
+/// </summary>
 public static class Paths
 {
-    public static string Shared { get; } = FindShared();
+    public static string Fixtures { get; } = FindFixtures();
 
-    public static string Golden => Path.Combine(Shared, "golden");
+    public static string Golden => Path.Combine(Fixtures, "golden");
 
-    private static string FindShared()
+    public static string Mnist => Path.Combine(Fixtures, "mnist");
+
+    private static string FindFixtures()
     {
-        var env = Environment.GetEnvironmentVariable("NATIVEVQ_SHARED");
-        if (!string.IsNullOrEmpty(env)) return env;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "shared");
+            var candidate = Path.Combine(dir.FullName, "tests", "fixtures");
             if (Directory.Exists(Path.Combine(candidate, "golden"))) return candidate;
         }
-        throw new DirectoryNotFoundException("shared/golden not found beside the checkout (set NATIVEVQ_SHARED)");
+        throw new DirectoryNotFoundException("tests/fixtures not found above " + AppContext.BaseDirectory);
     }
 }
