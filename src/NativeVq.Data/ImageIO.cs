@@ -109,8 +109,17 @@ public static class ImageIO
     /// "alpha dropped", ...) or null when the file already had the requested layout.
     /// </summary>
     public static string? LoadInto(string path, Span<float> chw, ImageLoadOptions options)
+        => ToInput(Decode(path, options.Channels, options.MaxPixels), chw, options);
+
+    /// <summary>
+    /// <see cref="LoadInto(string, Span{float}, ImageLoadOptions)"/> for an encoded file already in memory (an HTTP
+    /// body, an archive member); <paramref name="name"/> only names it in messages.
+    /// </summary>
+    public static string? LoadInto(byte[] encoded, string name, Span<float> chw, ImageLoadOptions options)
+        => ToInput(Decode(encoded, name, options.Channels, options.MaxPixels), chw, options);
+
+    private static string? ToInput(DecodedImage img, Span<float> chw, ImageLoadOptions options)
     {
-        var img = Decode(path, options.Channels, options.MaxPixels);
         if (chw.Length != options.Channels * options.Size * options.Size)
             throw new ArgumentException($"buffer holds {chw.Length} values, image needs {options.Channels}x{options.Size}x{options.Size}");
         Resample.ToChw(img.Pixels, img.Width, img.Height, img.Channels, chw, options.Size, options.Resize, nearest: false);

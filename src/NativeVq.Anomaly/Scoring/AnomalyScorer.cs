@@ -33,7 +33,12 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
     public double Lambda => lambda;
     public double Tau => tau;
 
-    public IReadOnlyList<ImageScore> Score(IImageDataset data, IReadOnlyList<int> indices, bool maps, Action<int>? progress = null, int batch = 64)
+    /// <param name="seedByIndex">
+    /// True (evaluation): image <c>i</c>'s restorations draw from seed + 7919·i, so images of a set get independent
+    /// streams. False (<see cref="AnomalyModel"/>): every image draws from the seed alone, so an image's map does not
+    /// depend on where it stands in a batch, a folder or a shard.
+    /// </param>
+    public IReadOnlyList<ImageScore> Score(IImageDataset data, IReadOnlyList<int> indices, bool maps, Action<int>? progress = null, int batch = 64, bool seedByIndex = true)
     {
         options.Validate();
         var backend = vq.Backend;
@@ -76,7 +81,7 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                     var mask = LatentScores.ResampleMask(grid, lat, lat, tau, options.Rule);
                     resampled = mask.Count(b => b);
                     // Nothing unlikely: every restoration is the reconstruction itself.
-                    var images = resampled == 0 ? [recon] : Restore(codes.AsSpan(i * hw, hw), mask, indices[s + i], lat, per);
+                    var images = resampled == 0 ? [recon] : Restore(codes.AsSpan(i * hw, hw), mask, seedByIndex ? indices[s + i] : 0, lat, per);
                     restoration = images[0];
                     var reference = options.Reference == MapReference.Input ? input : recon;
                     map = PixelMaps.Smooth(PixelMaps.FromRestorations(input, reference, images, c, size, options.SoftmaxWeights, options.WeightSharpness),

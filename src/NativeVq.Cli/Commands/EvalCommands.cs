@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text;
 using System.Text.Json.Nodes;
+using NativeVq.Anomaly;
 using NativeVq.Anomaly.Evaluation;
 using NativeVq.Data;
 using NativeVq.Models.Training;
@@ -91,57 +93,85 @@ internal static class EvalCommands
     {
         var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq, prior.nvq and calibration.json.");
         var input = Cli.Required<string>("--input", "An image or a folder of images (recursive).");
-        var output = Cli.Required<string>("--out", "Folder to write scores.jsonl (one JSON line per image) and maps/<n>.png (heat map over the image).");
+        var output = Cli.Required<string>("--out", "Folder to write scores.jsonl (one JSON line per image, in sorted input order) and maps/<n>.png (heat map over the image; heat_map gives its path relative to this folder).");
         var noMaps = new Option<bool>("--no-maps") { Description = "Scores only, no restorations or heat maps." };
+        var shard = new Option<string?>("--shard") { Description = "Score only part I of N (0 ≤ I < N: a contiguous range of the sorted input list) and write scores.part-I.jsonl; join the parts with merge-scores. auto/N takes I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)." };
         var scoring = new ScoringCliOptions();
         var device = Cli.Device();
         var seed = Cli.Seed();
         var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found.");
-        foreach (var o in new Option[] { model, input, output, noMaps, device, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, input, output, noMaps, shard, device, seed }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(false, () =>
         {
+            var part = Shard.Parse(r.GetValue(shard), Environment.GetEnvironmentVariable);
             var backend = Cli.OpenDevice(r.GetValue(device)!);
-            string runDir = r.GetValue(model)!;
-            var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed));
-            var vq = ModelStore.LoadVqVae(runDir, backend);
-            var ds = PriorCommands.OpenInputs(r.GetValue(input)!, vq);
-            bool maps = !r.GetValue(noMaps);
+            using var scorer = AnomalyModel.Load(r.GetValue(model)!, backend, scoring.ModelOptions(r, r.GetValue(seed), maps: !r.GetValue(noMaps)));
+            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, scorer.Options.Scoring);
+            var ds = PriorCommands.OpenInputs(r.GetValue(input)!, scorer.ImageSize, scorer.Channels);
+            var (start, end) = part?.RangeOf(ds.Count) ?? (0, ds.Count);
+            var indices = Enumerable.Range(start, end - start).ToArray();
             string outDir = r.GetValue(output)!;
             Directory.CreateDirectory(Path.Combine(outDir, "maps"));
-            var bar = new ProgressBar("score", ds.Count);
-            var scores = scorer.Score(ds, Enumerable.Range(0, ds.Count).ToArray(), maps, done => bar.Update(done, done, ""));
-            bar.Finish($"{ds.Count} images");
-            var lines = new List<string>();
-            int flagged = 0;
-            for (int i = 0; i < scores.Count; i++)
+            var bar = new ProgressBar("score", indices.Length);
+            var results = scorer.ScoreDataset(ds, indices, done => bar.Update(done, done, ""));
+            bar.Finish($"{results.Count} images");
+            var file = Path.Combine(outDir, part is { } p ? ScoreParts.LinesFile(p.Index) : ScoreParts.ScoresFile);
+            int flagged = WriteScores(file, outDir, results, indices);
+            if (part is { } q)
+                ScoreParts.WriteManifest(outDir, new ScoreParts.Manifest(q.Index, q.Count, ds.Count, start, indices.Length,
+                    ScoreParts.InputHash(Enumerable.Range(0, ds.Count).Select(ds.NameOf))));
+            Console.WriteLine($"{results.Count} images scored, {flagged} above the threshold {scorer.Threshold:F2}: {file}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>
+    /// One JSON line per image; image i of the input list gets maps/i.png, so a sharded run writes the same maps and
+    /// lines as an unsharded one. Nothing timing-dependent goes in: same input, same bytes. Returns the anomalous count.
+    /// </summary>
+    private static int WriteScores(string file, string outDir, IReadOnlyList<AnomalyResult> results, int[] indices)
+    {
+        var text = new StringBuilder();
+        int flagged = 0;
+        for (int i = 0; i < results.Count; i++)
+        {
+            var s = results[i];
+            flagged += s.IsAnomalous ? 1 : 0;
+            string? mapName = null;
+            if (s.MapOverlay() is { } overlay)
             {
-                var s = scores[i];
-                bool anomalous = s.SampleScore > cal.SampleScoreThreshold;
-                flagged += anomalous ? 1 : 0;
-                string? mapPath = null;
-                if (s.Map is not null)
-                {
-                    mapPath = Path.Combine(outDir, "maps", $"{i:D5}.png");
-                    var bg = ImageF.FromBatch(s.Input, 0, ds.Channels, ds.Size, ds.Size);
-                    ImageIO.SavePng(mapPath, HeatMap.Overlay(bg, s.Map, ds.Size, ds.Size));
-                }
-                lines.Add(new JsonObject
-                {
-                    ["image"] = s.Name,
-                    ["score"] = Math.Round(s.SampleScore, 4),
-                    ["is_anomalous"] = anomalous,
-                    ["threshold"] = Math.Round(cal.SampleScoreThreshold, 4),
-                    ["total_nll"] = Math.Round(s.TotalNll, 4),
-                    ["resampled_codes"] = s.ResampledCodes,
-                    ["heat_map"] = mapPath,
-                    ["ms"] = Math.Round(s.Milliseconds, 1),
-                }.ToJsonString());
+                mapName = $"maps/{indices[i]:D5}.png";
+                ImageIO.SavePng(Path.Combine(outDir, mapName), overlay);
             }
-            var file = Path.Combine(outDir, "scores.jsonl");
-            File.WriteAllText(file + ".tmp", string.Join("\n", lines) + "\n");
-            File.Move(file + ".tmp", file, overwrite: true);
-            Console.WriteLine($"{scores.Count} images scored, {flagged} above the threshold {cal.SampleScoreThreshold:F2}: {file}");
+            text.Append(new JsonObject
+            {
+                ["image"] = s.Name,
+                ["score"] = Math.Round(s.Score, 4),
+                ["is_anomalous"] = s.IsAnomalous,
+                ["threshold"] = Math.Round(s.Threshold, 4),
+                ["total_nll"] = Math.Round(s.TotalNll, 4),
+                ["resampled_codes"] = s.ResampledCodes,
+                ["heat_map"] = mapName,
+            }.ToJsonString()).Append('\n');
+        }
+        File.WriteAllText(file + ".tmp", text.ToString());
+        File.Move(file + ".tmp", file, overwrite: true);
+        return flagged;
+    }
+
+    public static Command MergeScores()
+    {
+        var input = Cli.Required<string>("--input", "Folder holding the parts of a sharded score: scores.part-I.jsonl and scores.part-I.json for I = 0 … N-1.");
+        var output = Cli.Required<string>("--out", "The joined file: byte-identical to the scores.jsonl of an unsharded run.");
+        var cmd = new Command("merge-scores", "Join the parts written by `score --shard I/N` into one scores.jsonl; refuses a missing, extra, overlapping or unfinished part.");
+        cmd.Options.Add(input);
+        cmd.Options.Add(output);
+        cmd.SetAction(r => Cli.Run(false, () =>
+        {
+            var (parts, lines) = ScoreParts.Merge(r.GetValue(input)!, r.GetValue(output)!);
+            Console.WriteLine($"{parts} parts, {lines} images: {r.GetValue(output)}");
             return 0;
         }));
         return cmd;

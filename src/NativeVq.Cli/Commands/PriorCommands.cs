@@ -180,9 +180,11 @@ internal static class PriorCommands
     }
 
     /// <summary>An image file or a folder, shaped like the VQ-VAE's input.</summary>
-    internal static IImageDataset OpenInputs(string path, VqVae vq)
+    internal static IImageDataset OpenInputs(string path, VqVae vq) => OpenInputs(path, vq.Config.ImageSize, vq.Config.ImageChannels);
+
+    internal static IImageDataset OpenInputs(string path, int size, int channels)
     {
-        var opts = new DatasetOptions { Size = vq.Config.ImageSize, Channels = vq.Config.ImageChannels };
+        var opts = new DatasetOptions { Size = size, Channels = channels };
         if (File.Exists(path) && !path.Contains("idx", StringComparison.OrdinalIgnoreCase))
             return new SingleImage(path, opts);
         return DatasetFactory.Open(path, opts);

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using NativeVq.Anomaly;
 using NativeVq.Anomaly.Scoring;
 using NativeVq.Models.Training;
 
@@ -57,7 +58,14 @@ internal sealed class ScoringCliOptions
         var cal = ModelStore.LoadCalibration(runDir);
         var o = Options(r, seed);
         var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, CreateRestorer(r));
-        Console.Error.WriteLine($"scoring: λ = {scorer.Lambda:F3} nats, τ = {scorer.Tau:F3} nats, {o.Restorations} restorations, rule {o.Rule}, map vs {o.Reference}");
+        Describe(scorer.Lambda, scorer.Tau, o);
         return (scorer, cal);
     }
+
+    /// <summary>The options of <see cref="AnomalyModel"/> (what `score` runs).</summary>
+    public AnomalyModelOptions ModelOptions(ParseResult r, ulong seed, bool maps)
+        => new() { Scoring = Options(r, seed), Restorer = CreateRestorer(r), Maps = maps };
+
+    public static void Describe(double lambda, double tau, ScoringOptions o)
+        => Console.Error.WriteLine($"scoring: λ = {lambda:F3} nats, τ = {tau:F3} nats, {o.Restorations} restorations, rule {o.Rule}, map vs {o.Reference}");
 }

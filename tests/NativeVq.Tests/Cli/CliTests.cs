@@ -1,5 +1,5 @@
-using NativeVq.Cli;
 using NativeVq.Models.Training;
+using NativeVq.Tests.Support;
 
 namespace NativeVq.Tests.Cli;
 
@@ -17,16 +17,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var so = new StringWriter();
-        var se = new StringWriter();
-        Console.SetOut(so);
-        Console.SetError(se);
-        try { return (NativeVqCli.Build().Parse(args).Invoke(), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     [Fact]
     public void HelpExplainsEveryTrainOptionWithItsDefault()
@@ -156,5 +147,6 @@ public sealed class CliTests : IDisposable
     }
 }
 
+/// <summary>Tests that swap the console streams; they share one tiny trained run.</summary>
 [CollectionDefinition("console", DisableParallelization = true)]
-public sealed class ConsoleCollection;
+public sealed class ConsoleCollection : ICollectionFixture<TinyRun>;

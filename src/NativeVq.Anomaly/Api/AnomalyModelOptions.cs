@@ -1,0 +1,19 @@
+using NativeVq.Anomaly.Scoring;
+
+namespace NativeVq.Anomaly;
+
+/// <summary>How <see cref="AnomalyModel"/> scores; the defaults are what `nativevq score` does without options.</summary>
+public sealed record AnomalyModelOptions
+{
+    /// <summary>The scoring constants (λ, τ, restorations, map smoothing, seed); λ and τ default to the run's calibration.</summary>
+    public ScoringOptions Scoring { get; init; } = new();
+
+    /// <summary>Compute pixel maps (restorations of the unlikely codes). Off: scores only, much faster.</summary>
+    public bool Maps { get; init; } = true;
+
+    /// <summary>The restoration sampler; null = <see cref="RestorerFactory.Fast"/>.</summary>
+    public IRestorer? Restorer { get; init; }
+
+    /// <summary>Images encoded and scored per pass of the models.</summary>
+    public int BatchSize { get; init; } = 64;
+}
