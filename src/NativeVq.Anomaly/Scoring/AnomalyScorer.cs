@@ -5,20 +5,20 @@ using NativeVq.Models;
 namespace NativeVq.Anomaly.Scoring;
 
 /// <summary>Everything computed for one image.</summary>
+/// <param name="SampleScore">MOOD sample score Σ NLL_i·[NLL_i &gt; λ] (nats).</param>
+/// <param name="TotalNll">Σ NLL over the code grid (nats).</param>
+/// <param name="ReconError">Mean squared reconstruction error (the VQ-VAE-only baseline score).</param>
+/// <param name="Map">Smoothed pixel anomaly map [size·size], or null when maps were not asked for.</param>
 public sealed record ImageScore(
     string Name,
     int Label,
-    /// <summary>MOOD sample score Σ NLL_i·[NLL_i &gt; λ] (nats).</summary>
     double SampleScore,
-    /// <summary>Σ NLL over the code grid (nats).</summary>
     double TotalNll,
-    /// <summary>Mean squared reconstruction error (the VQ-VAE-only baseline score).</summary>
     double ReconError,
     int ResampledCodes,
     float[] Input,
     float[] Reconstruction,
     float[]? Restoration,
-    /// <summary>Smoothed pixel anomaly map [size·size], or null when maps were not asked for.</summary>
     float[]? Map,
     float[] NllGrid,
     double Milliseconds);

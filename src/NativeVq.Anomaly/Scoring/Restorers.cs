@@ -6,7 +6,7 @@ namespace NativeVq.Anomaly.Scoring;
 /// Draws restorations of a code map: every position marked in <c>resample</c> is redrawn from the prior in raster
 /// order, conditioned on the codes before it (already redrawn ones included). The random stream is fixed by
 /// (seed, restoration index): restoration s draws one uniform per resampled position from
-/// <see cref="StreamFor"/>, in raster order — so every implementation draws the same codes.
+/// <see cref="Restoration.StreamFor"/>, in raster order — so every implementation draws the same codes.
 /// </summary>
 public interface IRestorer
 {

@@ -1,6 +1,6 @@
 namespace NativeVq.Data;
 
-/// <summary>Everything <see cref="DatasetFactory.Open"/> needs; the CLI maps its options onto this.</summary>
+/// <summary>Everything <see cref="DatasetFactory.Open(string, DatasetOptions)"/> needs; the CLI maps its options onto this.</summary>
 public sealed record DatasetOptions
 {
     /// <summary>"folder", "mvtec", "idx", or null/"auto" to detect from the path.</summary>

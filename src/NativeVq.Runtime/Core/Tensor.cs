@@ -6,7 +6,7 @@ namespace NativeVq;
 /// A dense, contiguous, row-major tensor (NCHW for images) living in one backend's memory.
 /// <see cref="Reshape"/> returns a view that shares memory; every other op writes a new tensor.
 /// Autograd state (<see cref="RequiresGrad"/>, <see cref="Grad"/>, the node that made it) sits here too,
-/// micrograd-style: <see cref="Backward"/> walks the graph from this tensor.
+/// micrograd-style: <see cref="Backward()"/> walks the graph from this tensor.
 /// </summary>
 public sealed class Tensor : IDisposable
 {
