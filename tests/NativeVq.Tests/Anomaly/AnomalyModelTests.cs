@@ -44,6 +44,17 @@ public sealed class AnomalyModelTests(TinyRun run)
     }
 
     [Fact]
+    public void TheGpuKernelsAreBatchIndependentToo()
+    {
+        // ilgpu-cpu runs the ILGPU kernels that cuda runs (and the incremental restorer instead of the cpu-only cached one).
+        using var model = AnomalyModel.Load(run.Run, "ilgpu-cpu", new AnomalyModelOptions { Scoring = new ScoringOptions { Restorations = 1 }, BatchSize = 2 });
+        var paths = ImagePaths().Where((_, i) => i % 8 == 0).ToArray();   // 3 images: a batch of 2, then 1
+        var batch = model.ScoreBatch(paths);
+        Assert.Contains(batch, r => r.ResampledCodes > 0);
+        for (int i = 0; i < paths.Length; i++) AssertSame(model.Score(paths[i]), batch[i]);
+    }
+
+    [Fact]
     public void FileDecodedImageAndEncodedBytesScoreAlike()
     {
         using var model = AnomalyModel.Load(run.Run, "cpu", Quick);
