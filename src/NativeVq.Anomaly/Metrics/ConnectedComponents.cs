@@ -4,7 +4,7 @@ namespace NativeVq.Anomaly.Metrics;
 /// Connected components of a binary mask with 8-connectivity (diagonal neighbours join), as the MVTec AD
 /// evaluation labels ground-truth regions (scipy.ndimage.label with a 3x3 structure of ones).
 /// </summary>
-public static class ConnectedComponents
+internal static class ConnectedComponents
 {
     /// <summary>
     /// Labels every nonzero pixel of <paramref name="mask"/> (row-major [height·width]) with its component number

@@ -1,7 +1,7 @@
 namespace NativeVq.Anomaly.Scoring;
 
 /// <summary>The latent-space rules of design.md §1.3: the sample score and which codes to resample.</summary>
-public static class LatentScores
+internal static class LatentScores
 {
     /// <summary>MOOD sample score S = Σ_i NLL_i · [NLL_i &gt; λ] over one image's code grid.</summary>
     public static double SampleScore(ReadOnlySpan<float> nll, double lambda)

@@ -1,7 +1,7 @@
 namespace NativeVq.Anomaly.Scoring;
 
 /// <summary>Pixel anomaly maps from restorations (design.md §1.3) and the MOOD smoothing.</summary>
-public static class PixelMaps
+internal static class PixelMaps
 {
     /// <summary>
     /// map = Σ_j φ_j · |ref − r_j| (averaged over channels), with φ = softmax_j(−c · mean|x − r_j|) — which
