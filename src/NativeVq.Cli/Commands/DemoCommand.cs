@@ -26,10 +26,16 @@ internal static class DemoCommand
         var device = Cli.Device();
         var seed = Cli.Seed();
         var profile = Cli.Profile();
-        var cmd = new Command("demo", "Run the main job end to end on generated textures (no data needed): train the VQ-VAE and the prior, evaluate with restorations, write an HTML report.");
-        foreach (var o in new Option[] { outDir, images, tests, vqEpochs, priorEpochs, restorations, device, seed, profile }) cmd.Options.Add(o);
+        var volumes = new Option<bool>("--volumes") { Description = "Run the volume demo instead: generated NIfTI phantom volumes with artefacts and voxel masks, slice-wise training and scoring, MOOD outputs, sample and voxel AP (docs/volumes.md)." };
+        var volumeDemo = new VolumeDemo();
+        var cmd = new Command("demo", "Run the main job end to end on generated textures (no data needed): train the VQ-VAE and the prior, evaluate with restorations, write an HTML report. With --volumes: the same on generated 3D phantom volumes.");
+        foreach (var o in new Option[] { outDir, images, tests, vqEpochs, priorEpochs, restorations, device, seed, profile, volumes }) cmd.Options.Add(o);
+        volumeDemo.AddTo(cmd);
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
         {
+            if (r.GetValue(volumes))
+                return volumeDemo.Run(r, Cli.OpenDevice(r.GetValue(device)!), r.GetResult(outDir) is null ? Path.Combine("runs", "demo-volumes") : r.GetValue(outDir)!,
+                    r.GetValue(seed), r.GetValue(vqEpochs), r.GetValue(priorEpochs), r.GetValue(restorations));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string dir = r.GetValue(outDir)!;

@@ -27,13 +27,17 @@ internal static class EvalCommands
         var device = Cli.Device();
         var seed = Cli.Seed();
         var profile = Cli.Profile();
-        var cmd = new Command("eval", "Evaluate a trained run on a labelled test set: image AUROC/AP (sample score and reconstruction baseline), pixel AUROC, AUPRO, F1-max, per defect type; writes an HTML report.");
+        var volumes = new VolumeCommandOptions();
+        var cmd = new Command("eval", "Evaluate a trained run on a labelled test set: image AUROC/AP (sample score and reconstruction baseline), pixel AUROC, AUPRO, F1-max, per defect type; writes an HTML report. With --volumes: NIfTI volumes, sample and voxel AP/AUROC.");
         foreach (var o in new Option[] { model, data, format, normalClass, output, limit, noMaps, thresholdP, maxRows, device, seed, profile }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
+        volumes.AddTo(cmd, labels: true);
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string runDir = r.GetValue(model)!;
+            if (r.GetValue(volumes.Volumes))
+                return VolumeCommands.Eval(r, volumes, scoring, runDir, r.GetValue(data)!, r.GetValue(output)!, backend, r.GetValue(seed));
             var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed));
             var vqCfg = ModelStore.LoadVqVae(runDir, backend).Config;
             var set = OpenEvalSet(r.GetValue(data)!, r.GetValue(format)!, r.GetValue(normalClass), vqCfg.ImageSize, vqCfg.ImageChannels);
@@ -99,13 +103,17 @@ internal static class EvalCommands
         var scoring = new ScoringCliOptions();
         var device = Cli.Device();
         var seed = Cli.Seed();
-        var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found.");
+        var volumes = new VolumeCommandOptions();
+        var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found. With --volumes: NIfTI volumes in, the MOOD layout out.");
         foreach (var o in new Option[] { model, input, output, noMaps, shard, device, seed }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
+        volumes.AddTo(cmd, labels: false);
         cmd.SetAction(r => Cli.Run(false, () =>
         {
             var part = Shard.Parse(r.GetValue(shard), Environment.GetEnvironmentVariable);
             var backend = Cli.OpenDevice(r.GetValue(device)!);
+            if (r.GetValue(volumes.Volumes))
+                return VolumeCommands.Score(r, volumes, scoring, r.GetValue(model)!, r.GetValue(input)!, r.GetValue(output)!, backend, r.GetValue(seed));
             using var scorer = AnomalyModel.Load(r.GetValue(model)!, backend, scoring.ModelOptions(r, r.GetValue(seed), maps: !r.GetValue(noMaps)));
             ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, scorer.Options.Scoring);
             var ds = PriorCommands.OpenInputs(r.GetValue(input)!, scorer.ImageSize, scorer.Channels);

@@ -84,6 +84,7 @@ internal static class PriorCommands
             ["size"] = r.GetValue(data.Size),
             ["channels"] = r.GetValue(data.Channels),
             ["normal_class"] = r.GetValue(data.NormalClass),
+            ["volumes"] = data.Volumes.Key(r),
             ["vqvae_bytes"] = ckpt.Length,
             ["vqvae_time"] = ckpt.LastWriteTimeUtc.Ticks,
         };

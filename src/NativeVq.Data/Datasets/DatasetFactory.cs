@@ -3,7 +3,7 @@ namespace NativeVq.Data;
 /// <summary>Everything <see cref="DatasetFactory.Open(string, DatasetOptions)"/> needs; the CLI maps its options onto this.</summary>
 public sealed record DatasetOptions
 {
-    /// <summary>"folder", "mvtec", "idx", or null/"auto" to detect from the path.</summary>
+    /// <summary>"folder", "mvtec", "idx", "nifti", or null/"auto" to detect from the path.</summary>
     public string? Format { get; init; }
     public int Size { get; init; } = 64;
     /// <summary>1 or 3; 0 = detect (IDX: 1; images: 3 if the first image is colour, else 1).</summary>
@@ -20,15 +20,18 @@ public sealed record DatasetOptions
     /// <summary>IDX: which pair in a folder holding several (e.g. "train", "t10k").</summary>
     public string? IdxPrefix { get; init; }
     public Action<string>? Notice { get; init; }
+    /// <summary>NIfTI volumes: slice axis, intensity window, empty-slice skipping, voxel limit.</summary>
+    public Volumes.VolumeOptions Volume { get; init; } = new();
 }
 
 public static class DatasetFactory
 {
-    public static readonly string[] Formats = ["folder", "mvtec", "idx"];
+    public static readonly string[] Formats = ["folder", "mvtec", "idx", "nifti"];
 
     /// <summary>
     /// Opens a dataset. Detection (when <see cref="DatasetOptions.Format"/> is not given): an IDX images file, or a
-    /// folder holding one, is "idx"; a folder with train/good (an MVTec category) is "mvtec"; anything else "folder".
+    /// folder holding one, is "idx"; a folder with train/good (an MVTec category) is "mvtec"; a folder holding .nii /
+    /// .nii.gz volumes and no images is "nifti"; anything else "folder".
     /// </summary>
     public static IImageDataset Open(string path, DatasetOptions o)
     {
@@ -49,6 +52,9 @@ public static class DatasetFactory
                 int ch = o.Channels == 0 ? ProbeChannels(probe!.PathOf(0)) : o.Channels;
                 return new MvtecDataset(path, split, ImageOptions(o, ch), o.Notice);
             }
+            case "nifti":
+                if (o.Channels is not (0 or 1)) throw new UserError($"NIfTI volumes are grayscale: channels must be 1 (or 0 = detect), not {o.Channels}");
+                return new VolumeDataset(path, o.Size, o.Volume);
             case "folder":
             {
                 var probe = o.Channels == 0 ? new FolderDataset(path, ImageOptions(o, 1)) : null;
@@ -73,8 +79,13 @@ public static class DatasetFactory
         if (!Directory.Exists(path)) throw new UserError($"{path}: folder not found");
         if (Directory.GetFiles(path).Any(f => IdxDataset.IsImagesFile(f))) return "idx";
         if (MvtecDataset.IsCategory(path)) return "mvtec";
+        if (VolumeDataset.HoldsVolumes(path) && !HoldsImages(path)) return "nifti";
         return "folder";
     }
+
+    private static bool HoldsImages(string dir)
+        => Directory.EnumerateFiles(dir, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
+            .Any(f => ImageFileDataset.Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()));
 
     private static ImageLoadOptions ImageOptions(DatasetOptions o, int channels)
         => new() { Size = o.Size, Channels = channels, Resize = o.Resize, MaxPixels = o.MaxPixels };
