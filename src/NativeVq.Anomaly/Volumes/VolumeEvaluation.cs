@@ -8,12 +8,23 @@ using NativeVq.Data.Volumes;
 namespace NativeVq.Anomaly.Volumes;
 
 /// <summary>One case of a volume evaluation: its label, score, and the slice shown in the report.</summary>
-public sealed record VolumeCase(string Name, bool Anomalous, double SampleScore, long Voxels, long AnomalousVoxels, ReportImage View);
+public sealed record VolumeCase(string Name, bool Anomalous, double SampleScore, long Voxels, long AnomalousVoxels, ReportImage View)
+{
+    /// <summary>The sample score under every aggregation (sum, max, mean), for comparison.</summary>
+    public IReadOnlyDictionary<string, double> ByAggregation { get; init; } = new Dictionary<string, double>();
+}
+
+/// <summary>Sample-level ranking under one aggregation of the slice scores.</summary>
+public sealed record AggregationMetrics(string Aggregation, double SampleAp, double SampleAuroc);
 
 /// <summary>Sample- and voxel-level results (average precision first: the MOOD challenge's metric).</summary>
 public sealed record VolumeMetrics(
     int Cases, int AnomalousCases, double SampleAp, double SampleAuroc,
-    long Voxels, long AnomalousVoxels, double VoxelAp, double VoxelAuroc);
+    long Voxels, long AnomalousVoxels, double VoxelAp, double VoxelAuroc)
+{
+    /// <summary>Sample AP/AUROC had the slices been aggregated otherwise (same scoring run).</summary>
+    public IReadOnlyList<AggregationMetrics> ByAggregation { get; init; } = [];
+}
 
 public sealed record VolumeEvaluationRun(VolumeMetrics Metrics, IReadOnlyList<VolumeCase> Cases, EvaluationResult SampleCurves, double Seconds);
 
@@ -47,7 +58,11 @@ public static class VolumeEvaluation
             scored?.Invoke(s);
             voxelScores.Add(s.VoxelMap.Data);
             voxelLabels.Add(mask);
-            cases.Add(new VolumeCase(rel, anomalous, s.SampleScore, mask.LongLength, mask.LongCount(b => b), View(s, mask, anomalous)));
+            var scoredSlices = s.Slices.Select(x => x is not null).ToArray();
+            cases.Add(new VolumeCase(rel, anomalous, s.SampleScore, mask.LongLength, mask.LongCount(b => b), View(s, mask, anomalous))
+            {
+                ByAggregation = Enum.GetValues<SampleAggregation>().ToDictionary(a => a.ToString().ToLowerInvariant(), a => VolumeScorer.Aggregate(s.SliceScores, scoredSlices, a)),
+            });
             progress?.Invoke(c + 1, files.Length);
         }
         var labels = cases.Select(x => x.Anomalous).ToArray();
@@ -56,7 +71,14 @@ public static class VolumeEvaluation
         var voxels = ImageLevel.Summarize(Concat(voxelScores), Concat(voxelLabels));
         var curves = Metrics.Evaluation.Evaluate(new EvaluationInput(cases.Select(x => x.Anomalous ? "anomalous" : Metrics.Evaluation.Good).ToArray(), scores));
         var m = new VolumeMetrics(cases.Count, labels.Count(b => b), sample.AveragePrecision, sample.Auroc,
-            voxels.Count, voxels.Positives, voxels.AveragePrecision, voxels.Auroc);
+            voxels.Count, voxels.Positives, voxels.AveragePrecision, voxels.Auroc)
+        {
+            ByAggregation = Enum.GetValues<SampleAggregation>().Select(a => a.ToString().ToLowerInvariant()).Select(a =>
+            {
+                var sum = ImageLevel.Summarize(cases.Select(x => (float)x.ByAggregation[a]).ToArray(), labels);
+                return new AggregationMetrics(a, sum.AveragePrecision, sum.Auroc);
+            }).ToList(),
+        };
         return new VolumeEvaluationRun(m, cases, curves, clock.Elapsed.TotalSeconds);
     }
 
@@ -69,6 +91,7 @@ public static class VolumeEvaluation
         {
             ["sample AP / AUROC"] = string.Create(CultureInfo.InvariantCulture, $"{m.SampleAp:F4} / {m.SampleAuroc:F4} ({m.Cases} volumes, {m.AnomalousCases} anomalous)"),
             ["voxel AP / AUROC"] = string.Create(CultureInfo.InvariantCulture, $"{m.VoxelAp:F4} / {m.VoxelAuroc:F4} ({m.Voxels} voxels, {m.AnomalousVoxels} anomalous)"),
+            ["sample AP / AUROC by aggregation"] = string.Join(", ", m.ByAggregation.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Aggregation} {a.SampleAp:F4} / {a.SampleAuroc:F4}"))),
             ["slice views"] = "per volume the slice with the most anomalous voxels (or, without any, the highest-scoring slice), at the model's resolution; map = the 3D-smoothed voxel scores",
             ["scoring time"] = string.Create(CultureInfo.InvariantCulture, $"{run.Seconds:F1} s ({run.Seconds / Math.Max(1, m.Cases):F1} s per volume)"),
         };
@@ -76,7 +99,7 @@ public static class VolumeEvaluation
         var json = JsonSerializer.SerializeToUtf8Bytes(new
         {
             metrics = m,
-            cases = run.Cases.Select(c => new { name = c.Name, anomalous = c.Anomalous, sampleScore = c.SampleScore, voxels = c.Voxels, anomalousVoxels = c.AnomalousVoxels }),
+            cases = run.Cases.Select(c => new { name = c.Name, anomalous = c.Anomalous, sampleScore = c.SampleScore, byAggregation = c.ByAggregation, voxels = c.Voxels, anomalousVoxels = c.AnomalousVoxels }),
         }, HtmlReport.JsonOptions);
         ImageIO.WriteAtomic(Path.Combine(dir, "volume_metrics.json"), s => s.Write(json));
         return HtmlReport.Write(dir, new ReportData("volumes: slice-wise latent NLL sample score, 3D-smoothed restoration maps", run.SampleCurves, run.Cases.Select(c => c.View).ToList())

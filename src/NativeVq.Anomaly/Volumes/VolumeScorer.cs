@@ -114,13 +114,21 @@ public sealed class VolumeScorer
             maps[k] = smooth.AsSpan(k * hw, hw).ToArray();
             vol.SetSlice(voxels, axis, k, VolumeSlicing.MapBack(maps[k], _size, rows, cols));
         }
-        double sample = kept.Length == 0 ? 0 : _volume.Aggregation switch
-        {
-            SampleAggregation.Sum => sliceScores.Sum(),
-            SampleAggregation.Max => sliceScores.Max(),
-            _ => kept.Average(k => sliceScores[k]),
-        };
+        double sample = Aggregate(sliceScores, perSlice.Select(x => x is not null).ToArray(), _volume.Aggregation);
         return new VolumeScore(name, vol, axis, _size, vol.WithData(voxels), sample, sliceScores, perSlice, maps, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The volume's sample score from its slices' scores (<paramref name="scored"/>: slices not skipped); 0 when none was scored.</summary>
+    public static double Aggregate(double[] sliceScores, bool[] scored, SampleAggregation aggregation)
+    {
+        var kept = Enumerable.Range(0, sliceScores.Length).Where(k => scored[k]).Select(k => sliceScores[k]).ToArray();
+        if (kept.Length == 0) return 0;
+        return aggregation switch
+        {
+            SampleAggregation.Sum => kept.Sum(),
+            SampleAggregation.Max => kept.Max(),
+            _ => kept.Average(),
+        };
     }
 
     /// <summary>

@@ -57,8 +57,13 @@ internal static class VolumeCommands
         return run;
     }
 
-    internal static void PrintSummary(VolumeMetrics m) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"sample AP {m.SampleAp:F4}  AUROC {m.SampleAuroc:F4} ({m.Cases} volumes, {m.AnomalousCases} anomalous)\nvoxel  AP {m.VoxelAp:F4}  AUROC {m.VoxelAuroc:F4} ({m.Voxels} voxels, {m.AnomalousVoxels} anomalous)"));
+    internal static void PrintSummary(VolumeMetrics m)
+    {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"sample AP {m.SampleAp:F4}  AUROC {m.SampleAuroc:F4} ({m.Cases} volumes, {m.AnomalousCases} anomalous)\nvoxel  AP {m.VoxelAp:F4}  AUROC {m.VoxelAuroc:F4} ({m.Voxels} voxels, {m.AnomalousVoxels} anomalous)"));
+        Console.WriteLine("sample AP / AUROC by aggregation of the slice scores: " +
+            string.Join(", ", m.ByAggregation.Select(a => string.Create(CultureInfo.InvariantCulture, $"{a.Aggregation} {a.SampleAp:F4} / {a.SampleAuroc:F4}"))));
+    }
 
     /// <summary>One volume file, or every volume under a folder (recursive, ordinal order).</summary>
     private static (string Root, string[] Files) Inputs(string input)

@@ -19,7 +19,7 @@ internal sealed class VolumeDemo
 {
     public Option<int> VolumeSize { get; } = new("--volume-size") { Description = "demo --volumes: side of the generated cubic phantom volumes (voxels).", DefaultValueFactory = _ => 48 };
     public Option<int> TrainVolumes { get; } = new("--train-volumes") { Description = "demo --volumes: normal training volumes to generate.", DefaultValueFactory = _ => 24 };
-    public Option<int> TestVolumes { get; } = new("--test-volumes") { Description = "demo --volumes: test volumes to generate (half with an artefact).", DefaultValueFactory = _ => 16 };
+    public Option<int> TestVolumes { get; } = new("--test-volumes") { Description = "demo --volumes: test volumes to generate (every other one with an artefact).", DefaultValueFactory = _ => 16 };
     public Option<int> SliceSize { get; } = new("--slice-size") { Description = "demo --volumes: slices are resized to this many pixels per side for the models.", DefaultValueFactory = _ => 32 };
 
     public void AddTo(Command c)
@@ -75,11 +75,13 @@ internal sealed class VolumeDemo
     {
         var normal = new PhantomVolumes(n, seed);
         Parallel.For(0, trainCount, i => NiftiFile.Write(Path.Combine(data, "train", $"train_{i:D3}.nii.gz"), normal.Generate(i).Volume));
-        var test = new PhantomVolumes(n, seed + 1_000_003, anomalyFraction: 0.5f);
+        // Every other test volume carries an artefact: exactly half, whatever the count.
+        var good = new PhantomVolumes(n, seed + 1_000_003);
+        var bad = new PhantomVolumes(n, seed + 2_000_003, anomalyFraction: 1f);
         int anomalous = 0;
         Parallel.For(0, testCount, i =>
         {
-            var (vol, mask, defect) = test.Generate(i);
+            var (vol, mask, _) = (i % 2 == 1 ? bad : good).Generate(i);
             string name = $"test_{i:D3}.nii.gz";
             NiftiFile.Write(Path.Combine(data, "test", name), vol);
             NiftiFile.Write(Path.Combine(data, "test_label", "pixel", name), vol.WithData(mask ?? new float[vol.Data.Length]), NiftiType.UInt8);

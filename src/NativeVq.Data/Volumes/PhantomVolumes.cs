@@ -27,7 +27,7 @@ public sealed class PhantomVolumes(int size, ulong seed, float anomalyFraction =
         ulong noiseSeed = rng.NextULong();
         string defect = rng.NextFloat() < anomalyFraction ? Defects[rng.NextInt(Defects.Length)] : "good";
         // The artefact: a sphere inside the tissue (normalised ellipsoid radius ≤ 0.55).
-        float dr = rng.Uniform(0.08f, 0.12f) * n;
+        float dr = rng.Uniform(0.1f, 0.15f) * n;
         float th = rng.Uniform(0, 6.28f), rr = rng.Uniform(0.25f, 0.5f);
         float dx = cx + rr * ax * MathF.Cos(th), dy = cy + rr * ay * MathF.Sin(th), dz = cz + rng.Uniform(-0.3f, 0.3f) * az;
         float shift = rng.Uniform(0.45f, 0.6f) * (rng.NextInt(2) == 0 ? 1 : -1);
