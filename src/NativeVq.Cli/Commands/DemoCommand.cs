@@ -17,7 +17,7 @@ internal static class DemoCommand
 {
     public static Command Create()
     {
-        var outDir = new Option<string>("--out") { Description = "Folder for the demo's run and report (replaced on every run).", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
+        var outDir = new Option<string>("--out") { Description = "Folder for the demo's run and report (replaced on every run); with --volumes the default is runs/demo-volumes.", DefaultValueFactory = _ => Path.Combine("runs", "demo") };
         var images = new Option<int>("--images") { Description = "Normal training images to generate.", DefaultValueFactory = _ => 1024 };
         var tests = new Option<int>("--test-images") { Description = "Test images to generate (half of them with a defect).", DefaultValueFactory = _ => 120 };
         var vqEpochs = new Option<int>("--vq-epochs") { Description = "VQ-VAE training epochs.", DefaultValueFactory = _ => 8 };
@@ -34,7 +34,7 @@ internal static class DemoCommand
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
         {
             if (r.GetValue(volumes))
-                return volumeDemo.Run(r, Cli.OpenDevice(r.GetValue(device)!), r.GetResult(outDir) is null ? Path.Combine("runs", "demo-volumes") : r.GetValue(outDir)!,
+                return volumeDemo.Run(r, Cli.OpenDevice(r.GetValue(device)!), r.GetResult(outDir) is { Implicit: false } ? r.GetValue(outDir)! : Path.Combine("runs", "demo-volumes"),
                     r.GetValue(seed), r.GetValue(vqEpochs), r.GetValue(priorEpochs), r.GetValue(restorations));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var backend = Cli.OpenDevice(r.GetValue(device)!);
