@@ -44,7 +44,8 @@ public sealed partial class IlgpuBackend
     internal TiledGemmKernels.Tile GemmTile => Accelerator.MaxNumThreadsPerGroup >= 256 ? new(16, 16, 16) : new(4, 4, 4);
 
     /// <summary>
-    /// Whether <see cref="Backend.Gemm"/> takes the tiled kernel: on CUDA. The CPU simulator runs each thread of a group
+    /// Whether <see cref="Backend.Gemm"/> (and the conv forward and weight gradient, TiledConvKernels) take the tiled
+    /// kernels: on CUDA. The CPU simulator runs each thread of a group
     /// as an OS thread and pays for every barrier (the tiled kernel is ~8× slower there than the naive one at 48³), so
     /// ilgpu-cpu keeps the naive kernel unless a test switches this on; the tiled kernel's own parity tests call it directly.
     /// </summary>
@@ -64,14 +65,20 @@ public sealed partial class IlgpuBackend
         _gemm(n, F(a), F(b), F(c), new GemmKernels.Args(s));
     }
 
+    /// <summary>Whether a grid of tiled groups can launch here; a tile the kernels cannot hold is a programming error.</summary>
+    private bool FitsGrid(Index3D grid, TiledGemmKernels.Tile t)
+    {
+        if (!t.Fits || t.Threads > Accelerator.MaxNumThreadsPerGroup) throw new ArgumentException($"tile {t} does not fit the tiled kernels or this device");
+        var max = Accelerator.MaxGridSize;
+        return grid.X <= max.X && grid.Y <= max.Y && grid.Z <= max.Z;
+    }
+
     /// <summary>Runs the tiled kernel; false (nothing launched) when the grid would exceed the device's limits.</summary>
     internal bool GemmTiled(in GemmSpec s, Tensor a, Tensor b, Tensor c, TiledGemmKernels.Tile t)
     {
-        if (!t.Fits || t.Threads > Accelerator.MaxNumThreadsPerGroup) throw new ArgumentException($"tile {t} does not fit this kernel or device");
-        if (s.Batch * s.M * s.N == 0) return true;
         var grid = new Index3D((s.N + t.BN - 1) / t.BN, (s.M + t.BM - 1) / t.BM, s.Batch);
-        var max = Accelerator.MaxGridSize;
-        if (grid.X > max.X || grid.Y > max.Y || grid.Z > max.Z) return false;
+        if (!FitsGrid(grid, t)) return false;
+        if (s.Batch * s.M * s.N == 0) return true;
         _gemmTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernels.Args, TiledGemmKernels.Tile>(TiledGemmKernels.Gemm);
         _gemmTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(a), F(b), F(c), new GemmKernels.Args(s), t);
         return true;
