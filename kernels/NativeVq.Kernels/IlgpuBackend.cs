@@ -107,6 +107,7 @@ public sealed partial class IlgpuBackend : Backend
     {
         base.Dispose();
         _partials?.Dispose();
+        _splitPartials?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

@@ -68,35 +68,38 @@ public static class TiledConvKernels
     }
 
     /// <summary>
-    /// Weight gradient: dW[o, k] += Σ_(n,p) dY[n, o, p]·X_col[n][k, p] with M = Cout, N = Cin·KH·KW and the reduction
-    /// over every image and output pixel; both tiles are gathered (dY's by pixel, X_col's from x). Accumulates.
-    /// Grid: (ceil(Cin·KH·KW/BN), ceil(Cout/BM), 1).
+    /// Weight gradient, split-K: dW[o, k] = Σ_(n,p) dY[n, o, p]·X_col[n][k, p] with M = Cout, N = Cin·KH·KW and the
+    /// reduction over every image and output pixel (N·Hout·Wout long), cut into Grid.Z pieces of splitLen so that even a
+    /// 128×1152 gradient fills the GPU; piece z writes its partial sums to partial[z·M·N ..] (overwrites) and
+    /// <see cref="SumSplits"/> adds the pieces to dw in a fixed order (deterministic, no atomics). Both tiles are
+    /// gathered (dY's by pixel, X_col's from x). Grid: (ceil(Cin·KH·KW/BN), ceil(Cout/BM), splits).
     /// </summary>
     [GroupedKernel]
-    public static void BackwardWeight(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw, ConvGeom g, TiledGemmKernels.Tile t)
+    public static void BackwardWeightSplit(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> partial, ConvGeom g, TiledGemmKernels.Tile t, int splitLen)
     {
         var as_ = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBM + 1));
         var bs = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBN + 1));
         int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX, nt = t.TX * t.TY;
         int bm = t.BM, bn = t.BN, lda = bm + 1, ldb = bn + 1;
-        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn, img = Grid.IdxZ;
+        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn, split = Grid.IdxZ;
         int m = g.Cout, ncol = g.Cin * g.KH * g.KW, p = g.Hout * g.Wout, red = g.N * p, khw = g.KH * g.KW;
+        int kBegin = split * splitLen, kEnd = XMin(red, kBegin + splitLen);
         float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c40 = 0f, c41 = 0f, c42 = 0f, c43 = 0f, c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f;
         float av;
-        for (int k0 = 0; k0 < red; k0 += t.BK)
+        for (int k0 = kBegin; k0 < kEnd; k0 += t.BK)
         {
             for (int e = tid; e < bm * t.BK; e += nt)
             {
                 int k = e % t.BK, i = e / t.BK, gi = row0 + i, gk = k0 + k;
                 float v = 0f;
-                if (gi < m && gk < red) { int ni = gk / p; v = dy[(ni * m + gi) * p + gk - ni * p]; }
+                if (gi < m && gk < kEnd) { int ni = gk / p; v = dy[(ni * m + gi) * p + gk - ni * p]; }
                 as_[k * lda + i] = v;
             }
             for (int e = tid; e < bn * t.BK; e += nt)
             {
                 int j = e % bn, k = e / bn, gj = col0 + j, gk = k0 + k;
                 float v = 0f;
-                if (gj < ncol && gk < red) { int ni = gk / p; v = Im2ColAt(x, g, ni, gj, gk - ni * p, khw); }
+                if (gj < ncol && gk < kEnd) { int ni = gk / p; v = Im2ColAt(x, g, ni, gj, gk - ni * p, khw); }
                 bs[k * ldb + j] = v;
             }
             Group.Barrier();
@@ -116,15 +119,25 @@ public static class TiledConvKernels
             Group.Barrier();
         }
         int row = row0 + ty, col = col0 + tx;
-        StoreDw(dw, m, ncol, row + 0 * t.TY, col, t.TX, c00, c01, c02, c03);
-        StoreDw(dw, m, ncol, row + 1 * t.TY, col, t.TX, c10, c11, c12, c13);
-        StoreDw(dw, m, ncol, row + 2 * t.TY, col, t.TX, c20, c21, c22, c23);
-        StoreDw(dw, m, ncol, row + 3 * t.TY, col, t.TX, c30, c31, c32, c33);
-        StoreDw(dw, m, ncol, row + 4 * t.TY, col, t.TX, c40, c41, c42, c43);
-        StoreDw(dw, m, ncol, row + 5 * t.TY, col, t.TX, c50, c51, c52, c53);
-        StoreDw(dw, m, ncol, row + 6 * t.TY, col, t.TX, c60, c61, c62, c63);
-        StoreDw(dw, m, ncol, row + 7 * t.TY, col, t.TX, c70, c71, c72, c73);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 0 * t.TY, col, t.TX, c00, c01, c02, c03);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 1 * t.TY, col, t.TX, c10, c11, c12, c13);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 2 * t.TY, col, t.TX, c20, c21, c22, c23);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 3 * t.TY, col, t.TX, c30, c31, c32, c33);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 4 * t.TY, col, t.TX, c40, c41, c42, c43);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 5 * t.TY, col, t.TX, c50, c51, c52, c53);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 6 * t.TY, col, t.TX, c60, c61, c62, c63);
+        StorePartial(partial, split * m * ncol, m, ncol, row + 7 * t.TY, col, t.TX, c70, c71, c72, c73);
     }
+
+    /// <summary>dw[e] += Σ_z partial[z·mn + e], z in order. One thread per weight element.</summary>
+    public static void SumSplits(Index1D e, ArrayView<float> partial, ArrayView<float> dw, int mn, int splits)
+    {
+        float acc = 0f;
+        for (int z = 0; z < splits; z++) acc += partial[z * mn + e];
+        dw[e] += acc;
+    }
+
+    private static int XMin(int a, int b) => a < b ? a : b;
 
     /// <summary>X_col[k, p] of image n: k = (c, u, v), p = (oi, oj); 0 in the padding.</summary>
     private static float Im2ColAt(ArrayView<float> x, in ConvGeom g, int n, int k, int p, int khw)
@@ -145,14 +158,14 @@ public static class TiledConvKernels
         if (j + 3 * dx < n) y[r + j + 3 * dx] = v3;
     }
 
-    private static void StoreDw(ArrayView<float> dw, int m, int n, int i, int j, int dx, float v0, float v1, float v2, float v3)
+    private static void StorePartial(ArrayView<float> partial, int offset, int m, int n, int i, int j, int dx, float v0, float v1, float v2, float v3)
     {
         if (i >= m) return;
-        int r = i * n;
-        if (j < n) dw[r + j] += v0;
-        if (j + dx < n) dw[r + j + dx] += v1;
-        if (j + 2 * dx < n) dw[r + j + 2 * dx] += v2;
-        if (j + 3 * dx < n) dw[r + j + 3 * dx] += v3;
+        int r = offset + i * n;
+        if (j < n) partial[r + j] = v0;
+        if (j + dx < n) partial[r + j + dx] = v1;
+        if (j + 2 * dx < n) partial[r + j + 2 * dx] = v2;
+        if (j + 3 * dx < n) partial[r + j + 3 * dx] = v3;
     }
 }
 
@@ -172,14 +185,40 @@ public sealed partial class IlgpuBackend
         return true;
     }
 
-    /// <summary>Tiled conv weight gradient (accumulates); false when the grid exceeds the device's limits.</summary>
-    internal bool ConvBackwardWeightTiled(Tensor x, Tensor dy, Tensor dw, in ConvGeom g, TiledGemmKernels.Tile t)
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile, int>? _convBackwardWeightSplit;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? _sumSplits;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _splitPartials;
+
+    /// <summary>
+    /// Tiled conv weight gradient (accumulates into dw). Splits the reduction so that about 4 groups per multiprocessor
+    /// run, each piece at least 32 K-slices long; false when the grid exceeds the device's limits.
+    /// </summary>
+    internal bool ConvBackwardWeightTiled(Tensor x, Tensor dy, Tensor dw, in ConvGeom g, TiledGemmKernels.Tile t, int splits = 0)
     {
-        var grid = new Index3D((g.Cin * g.KH * g.KW + t.BN - 1) / t.BN, (g.Cout + t.BM - 1) / t.BM, 1);
+        int m = g.Cout, ncol = g.Cin * g.KH * g.KW, red = g.N * g.Hout * g.Wout;
+        int gx = (ncol + t.BN - 1) / t.BN, gy = (m + t.BM - 1) / t.BM;
+        if (splits <= 0)
+        {
+            int want = (4 * Math.Max(1, Accelerator.NumMultiprocessors) + gx * gy - 1) / (gx * gy);
+            splits = Math.Clamp(want, 1, Math.Max(1, red / (32 * t.BK)));
+        }
+        int splitLen = ((red + splits - 1) / splits + t.BK - 1) / t.BK * t.BK; // whole K-slices per piece
+        splits = Math.Max(1, (red + splitLen - 1) / Math.Max(1, splitLen));
+        var grid = new Index3D(gx, gy, splits);
         if (!FitsGrid(grid, t)) return false;
-        if (g.WeightSize == 0) return true;
-        _convBackwardWeightTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>(TiledConvKernels.BackwardWeight);
-        _convBackwardWeightTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(x), F(dy), F(dw), g, t);
+        if (g.WeightSize == 0 || red == 0) return true;
+        long need = (long)splits * m * ncol;
+        if (need > int.MaxValue) return false;
+        if (_splitPartials is null || _splitPartials.Length < need)
+        {
+            // Kernels run in order on one stream, so the previous contents are no longer read by the time this is reused.
+            _splitPartials?.Dispose();
+            _splitPartials = Accelerator.Allocate1D<float>(need);
+        }
+        _convBackwardWeightSplit ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile, int>(TiledConvKernels.BackwardWeightSplit);
+        _sumSplits ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(TiledConvKernels.SumSplits);
+        _convBackwardWeightSplit(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(x), F(dy), _splitPartials.View, g, t, splitLen);
+        _sumSplits(m * ncol, _splitPartials.View, F(dw), m * ncol, splits);
         return true;
     }
 }

@@ -35,11 +35,14 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
             if (be is IlgpuBackend ib)
             {
                 Assert.True(ib.ConvForwardTiled(t[0], t[1], y, g, tile));
+                // Twice: once split as on a GPU (pieces of the reduction summed in order), once with 3 pieces.
                 Assert.True(ib.ConvBackwardWeightTiled(t[0], t[2], dw, g, tile));
+                Assert.True(ib.ConvBackwardWeightTiled(t[0], t[2], dw, g, tile, splits: 3));
             }
             else
             {
                 be.Conv2dForward(t[0], t[1], null, y, g);
+                be.Conv2dBackwardWeight(t[0], t[2], dw, g);
                 be.Conv2dBackwardWeight(t[0], t[2], dw, g);
             }
             return [y, dw];
