@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using NativeVq.Bench;
 
-if (args is ["gpu-check", ..]) return NativeVq.Bench.GpuCheck.GpuCheckRunner.Main(args[1..]);
+if (args is ["gpu-check", ..]) return NativeVq.Bench.GpuCheck.GpuCheckRunner.Run(args[1..]);
 
 // nativevq bench: runs every IBench (or those named with --only), prints one JSON document and writes it to
 // --out (default bench/results/bench.json). Usage: dotnet run -c Release --project bench/NativeVq.Bench -- [--only gemm,conv] [--out FILE] [--quick]

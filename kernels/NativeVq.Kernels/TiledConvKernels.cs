@@ -172,7 +172,6 @@ public static class TiledConvKernels
 public sealed partial class IlgpuBackend
 {
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>? _convForwardTiled;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>? _convBackwardWeightTiled;
 
     /// <summary>Tiled conv forward; false (nothing launched) when the grid exceeds the device's limits.</summary>
     internal bool ConvForwardTiled(Tensor x, Tensor w, Tensor y, in ConvGeom g, TiledGemmKernels.Tile t)

@@ -20,7 +20,7 @@ public static class GpuCheckRunner
 {
     public static readonly string[] StageNames = ["parity", "gemm", "conv", "attention", "argmin", "vqvae_train", "pixelsnail_train", "restoration"];
 
-    public static int Main(string[] args)
+    public static int Run(string[] args)
     {
         string device = "cuda", outPath = "gpu_check.json";
         bool tiny = false, append = false, naiveGemm = false;
