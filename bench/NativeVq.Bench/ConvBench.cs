@@ -19,6 +19,8 @@ public sealed class ConvBench : IBench
         result["cpu_convT4x4s2_64to32_8to16_b32"] = MeasureConvTranspose(ctx, cpu, 32, 64, 32, 8);
         using var sim = Devices.CreateIlgpuCpu();
         result["ilgpu_cpu_conv3x3_8x8_8x8_b2"] = MeasureConv(ctx, sim, ConvGeom.Create(2, 8, 8, 8, 8, 3, 1, 1));
+        sim.UseTiledGemm = true; // the implicit-GEMM kernels cuda runs (a smoke run on the simulator; GPU figures: bench/gpu_check.sh)
+        result["ilgpu_cpu_conv3x3_8x8_8x8_b2_tiled"] = MeasureConv(ctx, sim, ConvGeom.Create(2, 8, 8, 8, 8, 3, 1, 1));
     }
 
     private static JsonObject MeasureConv(BenchContext ctx, Backend b, ConvGeom g)

@@ -6,7 +6,7 @@ namespace NativeVq.Bench;
 
 /// <summary>
 /// SGEMM GFLOP/s on cpu: 512³ (the headline figure), model-like shapes (a conv of one image as a GEMM,
-/// batched attention scores, serial and parallel), and the ILGPU CPU simulator at 64³ for reference.
+/// batched attention scores, serial and parallel), and the ILGPU CPU simulator at 64³ (naive and tiled kernels) for reference; GPU figures: bench/gpu_check.sh.
 /// </summary>
 public sealed class GemmBench : IBench
 {
@@ -25,6 +25,9 @@ public sealed class GemmBench : IBench
         result["cpu_small_33x17x9_serial"] = MeasureSpan(ctx, new GemmSpec(false, false, 33, 17, 9), parallel: false);
         using var sim = Devices.CreateIlgpuCpu();
         result["ilgpu_cpu_64"] = Measure(ctx, sim, new GemmSpec(false, false, 64, 64, 64));
+        // The tiled kernel (what cuda runs) on the simulator: a correctness smoke run, not a speed (barriers cost OS threads there).
+        sim.UseTiledGemm = true;
+        result["ilgpu_cpu_64_tiled"] = Measure(ctx, sim, new GemmSpec(false, false, 64, 64, 64));
     }
 
     private static float[] Data(int n)

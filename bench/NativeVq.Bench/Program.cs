@@ -4,8 +4,11 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using NativeVq.Bench;
 
+if (args is ["gpu-check", ..]) return NativeVq.Bench.GpuCheck.GpuCheckRunner.Run(args[1..]);
+
 // nativevq bench: runs every IBench (or those named with --only), prints one JSON document and writes it to
 // --out (default bench/results/bench.json). Usage: dotnet run -c Release --project bench/NativeVq.Bench -- [--only gemm,conv] [--out FILE] [--quick]
+// `gpu-check [--device NAME] [--tiny] [--budget S] [--out FILE]`: the one-shot GPU proof (bench/gpu_check.sh).
 var only = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
 string outPath = Path.Combine("bench", "results", "bench.json");
 bool quick = false;

@@ -99,7 +99,7 @@ public sealed partial class IlgpuBackend
 
     protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor y, in ConvGeom g)
     {
-        if (g.OutputSize == 0) return;
+        if (g.OutputSize == 0 || (UseTiledGemm && ConvForwardTiled(x, w, y, g, GemmTile))) return;
         _convForward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>(ConvKernels.Forward);
         _convForward(g.OutputSize, F(x), F(w), F(y), g);
     }
@@ -113,7 +113,7 @@ public sealed partial class IlgpuBackend
 
     protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor dw, in ConvGeom g)
     {
-        if (g.WeightSize == 0) return;
+        if (g.WeightSize == 0 || (UseTiledGemm && ConvBackwardWeightTiled(x, dy, dw, g, GemmTile))) return;
         _convBackwardWeight ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>(ConvKernels.BackwardWeight);
         _convBackwardWeight(g.WeightSize, F(x), F(dy), F(dw), g);
     }

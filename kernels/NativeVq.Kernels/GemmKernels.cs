@@ -35,12 +35,52 @@ public static class GemmKernels
 public sealed partial class IlgpuBackend
 {
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernels.Args>? _gemm;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernels.Args, TiledGemmKernels.Tile>? _gemmTiled;
+
+    /// <summary>
+    /// The tiled GEMM's tile here: 16×16 threads (128×64×16) on a GPU; 4×4 threads (32×16×4) on the CPU simulator,
+    /// whose groups hold at most 16 threads.
+    /// </summary>
+    internal TiledGemmKernels.Tile GemmTile => Accelerator.MaxNumThreadsPerGroup >= 256 ? new(16, 16, 16) : new(4, 4, 4);
+
+    /// <summary>
+    /// Whether <see cref="Backend.Gemm"/> (and the conv forward and weight gradient, TiledConvKernels) take the tiled
+    /// kernels: on CUDA. The CPU simulator runs each thread of a group
+    /// as an OS thread and pays for every barrier (the tiled kernel is ~8× slower there than the naive one at 48³), so
+    /// ilgpu-cpu keeps the naive kernel unless a test switches this on; the tiled kernel's own parity tests call it directly.
+    /// </summary>
+    internal bool UseTiledGemm { get; set; }
 
     protected override void GemmCore(in GemmSpec s, Tensor a, Tensor b, Tensor c)
+    {
+        if (!UseTiledGemm || !GemmTiled(s, a, b, c, GemmTile)) GemmNaive(s, a, b, c);
+    }
+
+    /// <summary>The one-thread-per-element kernel (kept as the baseline the benchmarks compare against).</summary>
+    internal void GemmNaive(in GemmSpec s, Tensor a, Tensor b, Tensor c)
     {
         int n = s.Batch * s.M * s.N;
         if (n == 0) return;
         _gemm ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernels.Args>(GemmKernels.Gemm);
         _gemm(n, F(a), F(b), F(c), new GemmKernels.Args(s));
+    }
+
+    /// <summary>Whether a grid of tiled groups can launch here; a tile the kernels cannot hold is a programming error.</summary>
+    private bool FitsGrid(Index3D grid, TiledGemmKernels.Tile t)
+    {
+        if (!t.Fits || t.Threads > Accelerator.MaxNumThreadsPerGroup) throw new ArgumentException($"tile {t} does not fit the tiled kernels or this device");
+        var max = Accelerator.MaxGridSize;
+        return grid.X <= max.X && grid.Y <= max.Y && grid.Z <= max.Z;
+    }
+
+    /// <summary>Runs the tiled kernel; false (nothing launched) when the grid would exceed the device's limits.</summary>
+    internal bool GemmTiled(in GemmSpec s, Tensor a, Tensor b, Tensor c, TiledGemmKernels.Tile t)
+    {
+        var grid = new Index3D((s.N + t.BN - 1) / t.BN, (s.M + t.BM - 1) / t.BM, s.Batch);
+        if (!FitsGrid(grid, t)) return false;
+        if (s.Batch * s.M * s.N == 0) return true;
+        _gemmTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmKernels.Args, TiledGemmKernels.Tile>(TiledGemmKernels.Gemm);
+        _gemmTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(a), F(b), F(c), new GemmKernels.Args(s), t);
+        return true;
     }
 }

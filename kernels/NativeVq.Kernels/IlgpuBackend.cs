@@ -39,6 +39,7 @@ public sealed partial class IlgpuBackend : Backend
         _context = context;
         Accelerator = accelerator;
         _name = name;
+        UseTiledGemm = accelerator.AcceleratorType == AcceleratorType.Cuda;
     }
 
     public Accelerator Accelerator { get; }
@@ -106,6 +107,7 @@ public sealed partial class IlgpuBackend : Backend
     {
         base.Dispose();
         _partials?.Dispose();
+        _splitPartials?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

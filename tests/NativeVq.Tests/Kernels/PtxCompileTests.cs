@@ -11,7 +11,8 @@ namespace NativeVq.Tests.Kernels;
 /// <summary>
 /// Compiles every ILGPU kernel to PTX for sm_70 and sm_90 with ILGPU's PTX backend. No GPU or driver is
 /// needed, so a kernel that could not build for CUDA fails CI here. Kernels are found by reflection:
-/// every public static method of the Kernels assembly whose first parameter is an ILGPU index.
+/// every public static method of the Kernels assembly whose first parameter is an ILGPU index (implicitly grouped),
+/// and every one marked [GroupedKernel] (explicitly grouped: shared memory, barriers).
 /// </summary>
 public sealed class PtxCompileTests
 {
@@ -22,8 +23,10 @@ public sealed class PtxCompileTests
         typeof(ElementwiseKernels).Assembly.GetTypes()
             .Where(t => t.IsClass && t.IsAbstract && t.IsSealed) // static classes
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static))
-            .Where(m => m.GetParameters() is [var p, ..] && (p.ParameterType == typeof(Index1D) || p.ParameterType == typeof(Index2D) || p.ParameterType == typeof(Index3D)))
+            .Where(m => IsGrouped(m) || (m.GetParameters() is [var p, ..] && (p.ParameterType == typeof(Index1D) || p.ParameterType == typeof(Index2D) || p.ParameterType == typeof(Index3D))))
             .OrderBy(m => m.DeclaringType!.Name).ThenBy(m => m.Name);
+
+    private static bool IsGrouped(MethodInfo m) => m.GetCustomAttribute<GroupedKernelAttribute>() != null;
 
     [Fact]
     public void EveryKernelFamilyIsFound()
@@ -31,6 +34,7 @@ public sealed class PtxCompileTests
         var families = AllKernels().Select(m => m.DeclaringType!.Name).Distinct().ToList();
         Assert.Contains("ElementwiseKernels", families);
         Assert.Contains("GemmKernels", families);
+        Assert.Contains("TiledGemmKernels", families);
     }
 
     [Theory]
@@ -42,7 +46,7 @@ public sealed class PtxCompileTests
         foreach (var arch in new[] { CudaArchitecture.SM_70, CudaArchitecture.SM_90 })
         {
             using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
-            var entry = EntryPointDescription.FromImplicitlyGroupedKernel(method);
+            var entry = IsGrouped(method) ? EntryPointDescription.FromExplicitlyGroupedKernel(method) : EntryPointDescription.FromImplicitlyGroupedKernel(method);
             var compiled = (PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization());
             Assert.Contains(".entry", compiled.PTXAssembly);
             // ILGPU 1.5.3 emits at most ".target sm_80" even when sm_90 is asked for; PTX is forward
