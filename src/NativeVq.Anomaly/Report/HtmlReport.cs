@@ -43,6 +43,9 @@ public static class HtmlReport
         title = TitleOf(d),
         runInfo = d.RunInfo,
         threshold = d.Metrics.Threshold,
+        falsePositiveRate = d.Fpr,
+        baselines = d.Baselines.Select(b => new { name = b.Name, seconds = b.Seconds, overall = b.Result.Overall, perDefect = b.Result.PerDefect }),
+        imageScoreAurocs = d.ImageScoreAurocs,
         overall = d.Metrics.Overall,
         perDefect = d.Metrics.PerDefect,
         curves = new { imageRoc = d.Metrics.ImageRoc, pixelRoc = d.Metrics.PixelRoc, pixelPro = d.Metrics.PixelPro },
@@ -52,6 +55,30 @@ public static class HtmlReport
             flagged = d.Metrics.Threshold is { } t ? i.Score >= t.Value : (bool?)null,
         }),
     };
+
+    /// <summary>The method's overall metrics beside each baseline's, so a reader sees whether the model earns its cost.</summary>
+    private static void BaselineTable(StringBuilder sb, ReportData d)
+    {
+        if (d.Baselines.Count == 0 && d.ImageScoreAurocs.Count == 0) return;
+        bool pixel = d.Metrics.Overall.Pixel is not null;
+        sb.Append("<h2>Against baselines (same test images)</h2>\n<table><tr><th class=\"l\">method</th><th>image AUROC</th>")
+          .Append(pixel ? "<th>pixel AUROC</th><th>AUPRO</th>" : "").Append("<th>seconds</th></tr>\n");
+        void Line(string name, MetricSet o, string seconds)
+        {
+            sb.Append("<tr><td class=\"l\">").Append(E(name)).Append("</td><td>").Append(F(o.Image.Auroc, 4)).Append("</td>");
+            if (pixel) sb.Append("<td>").Append(o.Pixel is { } p ? F(p.Auroc, 4) : "–").Append("</td><td>").Append(o.Pixel is { } q ? F(q.Aupro, 4) : "–").Append("</td>");
+            sb.Append("<td>").Append(seconds).Append("</td></tr>\n");
+        }
+        Line(d.Method + " (this report)", d.Metrics.Overall, "");
+        foreach (var b in d.Baselines) Line(b.Name, b.Result.Overall, b.Seconds > 0 ? F(b.Seconds, 1) : "");
+        sb.Append("</table>\n");
+        if (d.ImageScoreAurocs.Count > 0)
+        {
+            sb.Append("<p class=\"muted\">Image AUROC of other image scores on the same images (<code>--image-score</code>): ");
+            sb.Append(string.Join(", ", d.ImageScoreAurocs.Select(kv => $"{E(kv.Key)} {F(kv.Value, 4)}")));
+            sb.Append("</p>\n");
+        }
+    }
 
     private static string TitleOf(ReportData d) => d.Title ?? $"NativeVq report: {d.Method}";
 
@@ -71,7 +98,10 @@ public static class HtmlReport
         foreach (var (k, v) in d.RunInfo) Row(sb, k, v);
         Row(sb, "Test images", $"{m.Overall.Image.Images} ({m.Overall.Image.Anomalous} anomalous)");
         Row(sb, "Threshold", m.Threshold is { } th ? $"{F(th.Value, 4)} ({th.Rule}, {th.NormalValidationImages} images)" : "none (no normal validation scores)");
+        if (d.Fpr is { } fpr)
+            Row(sb, "False-positive rate at the threshold", $"expected {F(fpr.ExpectedFpr, 3)}, measured {F(fpr.MeasuredFpr, 3)} ({fpr.FalsePositives} of {fpr.TestNormals} test normals; threshold from {fpr.CalibrationImages} calibration images)");
         sb.Append("</table>\n");
+        BaselineTable(sb, d);
 
         // ---- metric table ----
         bool pix = m.Overall.Pixel is not null;

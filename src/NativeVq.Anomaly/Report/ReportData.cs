@@ -1,4 +1,5 @@
 using NativeVq.Anomaly.Metrics;
+using Evaluation = NativeVq.Anomaly.Evaluation;
 
 namespace NativeVq.Anomaly.Report;
 
@@ -34,4 +35,13 @@ public sealed record ReportData(
     public int MaxRows { get; init; } = 200;
     /// <summary>Images larger than this side are downsampled for the page (the metrics are unaffected).</summary>
     public int ThumbnailSize { get; init; } = 128;
+    /// <summary>Other methods evaluated on the same images (the reconstruction error, the no-network baselines).</summary>
+    public IReadOnlyList<ComparisonRow> Baselines { get; init; } = [];
+    /// <summary>Expected against measured false-positive rate at the threshold, when one was calibrated.</summary>
+    public Evaluation.FprCheck? Fpr { get; init; }
+    /// <summary>Image AUROC of each image score on the same scored images (name → AUROC).</summary>
+    public IReadOnlyDictionary<string, double> ImageScoreAurocs { get; init; } = new Dictionary<string, double>();
 }
+
+/// <summary>A method shown beside the main one: its overall and per-defect metrics and its time.</summary>
+public sealed record ComparisonRow(string Name, EvaluationResult Result, double Seconds);

@@ -31,6 +31,7 @@ public sealed record ImageScore(
 public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, double tau, ScoringOptions options, IRestorer restorer)
 {
     public double Lambda => lambda;
+    public Backend Backend => vq.Backend;
     public double Tau => tau;
 
     /// <param name="seedByIndex">
@@ -85,7 +86,7 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                     restoration = images[0];
                     var reference = options.Reference == MapReference.Input ? input : recon;
                     map = PixelMaps.Smooth(PixelMaps.FromRestorations(input, reference, images, c, size, options.SoftmaxWeights, options.WeightSharpness),
-                        size, options.MinPool, options.AvgPool);
+                        size, options.MinPoolFor(size), options.AvgPoolFor(size));
                 }
                 results.Add(new ImageScore(data.NameOf(indices[s + i]), data.LabelOf(indices[s + i]),
                     LatentScores.SampleScore(grid, lambda), grid.Sum(v => (double)v), err / per, resampled,

@@ -19,7 +19,8 @@ public enum MapReference
 }
 
 /// <summary>
-/// Every constant of the scoring stage; the defaults are the papers' values. λ and τ come from the run's
+/// Every constant of the scoring stage; the defaults are the best measured settings (docs/results.md, issue 13),
+/// the papers' values where the ablation found nothing better. λ and τ come from the run's
 /// calibration.json (percentiles of held-out normal NLLs) unless given as absolute values here.
 /// </summary>
 public sealed record ScoringOptions
@@ -28,7 +29,8 @@ public sealed record ScoringOptions
     public double? Lambda { get; init; }
     /// <summary>Absolute resampling threshold τ in nats (MOOD: 5); null = calibrated percentile.</summary>
     public double? Tau { get; init; }
-    public ResampleRule Rule { get; init; } = ResampleRule.Threshold;
+    /// <summary>Neighbour by default (issue 13 ablation: drops isolated noisy codes; the seeds' MOOD used Threshold).</summary>
+    public ResampleRule Rule { get; init; } = ResampleRule.Neighbour;
     public MapReference Reference { get; init; } = MapReference.Input;
     /// <summary>Restorations per image (MOOD: 15).</summary>
     public int Restorations { get; init; } = 15;
@@ -36,10 +38,10 @@ public sealed record ScoringOptions
     public bool SoftmaxWeights { get; init; } = true;
     /// <summary>The c of the softmax weighting (MOOD code: 3).</summary>
     public float WeightSharpness { get; init; } = 3f;
-    /// <summary>Min-pool window applied to the map first (MOOD code: 3; 1 = off).</summary>
-    public int MinPool { get; init; } = 3;
-    /// <summary>Average-pool window applied after the min-pool (MOOD code: 7; 1 = off).</summary>
-    public int AvgPool { get; init; } = 7;
+    /// <summary>Min-pool window applied to the map first (1 = off); null = <see cref="ScaledWindow"/> of MOOD's 3.</summary>
+    public int? MinPool { get; init; }
+    /// <summary>Average-pool window applied after the min-pool (1 = off); null = <see cref="ScaledWindow"/> of MOOD's 7.</summary>
+    public int? AvgPool { get; init; }
     /// <summary>Softmax temperature of the resampling draws.</summary>
     public float Temperature { get; init; } = 1f;
     public ulong Seed { get; init; } = 1;
@@ -47,9 +49,25 @@ public sealed record ScoringOptions
     public void Validate()
     {
         if (Restorations < 1) throw new UserError($"--restorations must be at least 1, got {Restorations}");
-        if (MinPool < 1 || MinPool % 2 == 0) throw new UserError($"--min-pool must be an odd size ≥ 1, got {MinPool}");
-        if (AvgPool < 1 || AvgPool % 2 == 0) throw new UserError($"--avg-pool must be an odd size ≥ 1, got {AvgPool}");
+        if (MinPool is int mp && (mp < 1 || mp % 2 == 0)) throw new UserError($"--min-pool must be an odd size ≥ 1, got {mp}");
+        if (AvgPool is int ap && (ap < 1 || ap % 2 == 0)) throw new UserError($"--avg-pool must be an odd size ≥ 1, got {ap}");
         if (Temperature <= 0) throw new UserError($"--temperature must be positive, got {Temperature}");
         if (WeightSharpness < 0) throw new UserError($"--weight-c must be ≥ 0, got {WeightSharpness}");
     }
+
+    /// <summary>The MOOD code's smoothing windows (min-pool 3, average-pool 7) were made for 128-px images.</summary>
+    public const int MoodMinPool = 3, MoodAvgPool = 7, MoodImageSize = 128;
+
+    /// <summary>
+    /// A MOOD window scaled to the image size: the nearest odd size to window·size/128, at least 1. At 32 px both
+    /// windows become 1 (3 for the average pool from 64 px): a 7-px average erases a 1–2 px scratch at 32–64 px.
+    /// </summary>
+    public static int ScaledWindow(int moodWindow, int size)
+    {
+        double v = moodWindow * (double)size / MoodImageSize;
+        return Math.Max(1, 2 * (int)Math.Round((v - 1) / 2, MidpointRounding.AwayFromZero) + 1);
+    }
+
+    public int MinPoolFor(int size) => MinPool ?? ScaledWindow(MoodMinPool, size);
+    public int AvgPoolFor(int size) => AvgPool ?? ScaledWindow(MoodAvgPool, size);
 }

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text.Json.Nodes;
+using NativeVq.Models.Training;
 using NativeVq.Data;
 using NativeVq.Data.Volumes;
 
@@ -28,23 +30,63 @@ internal sealed class DataOptions
         bool said = false;
         var split = r.GetValue(Split)!;
         if (split is not ("train" or "test" or "all")) throw new UserError($"--split must be train, test or all, got '{split}'");
-        var ds = DatasetFactory.Open(r.GetValue(Data)!, new DatasetOptions
+        var ds = OpenWith(r.GetValue(Data)!, r.GetValue(Format)!, r.GetValue(Size), r.GetValue(Channels), r.GetValue(NormalClass), split,
+            r.GetValue(MaxPixels), msg => { if (!said) { said = true; Console.Error.WriteLine($"note: {msg}"); } }, Volumes.Options(r));
+        Console.Error.WriteLine($"data: {ds.Count} images, {ds.Channels}x{ds.Size}x{ds.Size}");
+        return ds;
+    }
+
+    /// <summary>What `eval` needs to reopen the images read with these options (written into the run's split file).</summary>
+    public JsonObject Source(ParseResult r, IImageDataset opened) => new()
+    {
+        ["kind"] = "files",
+        ["data"] = Path.GetFullPath(r.GetValue(Data)!),
+        ["format"] = r.GetValue(Format),
+        ["size"] = opened.Size,
+        ["channels"] = opened.Channels,
+        ["normal_class"] = r.GetValue(NormalClass),
+        ["split"] = r.GetValue(Split),
+        ["max_pixels"] = r.GetValue(MaxPixels),
+    };
+
+    /// <summary>Reopens the training images a run's split file describes (files, or the demo's generated textures).</summary>
+    public static IImageDataset OpenSource(JsonObject source)
+    {
+        try
         {
-            Format = r.GetValue(Format),
-            Size = r.GetValue(Size),
-            Channels = r.GetValue(Channels),
-            NormalClass = r.GetValue(NormalClass),
-            MaxPixels = r.GetValue(MaxPixels),
-            Volume = Volumes.Options(r),
+            return source["kind"]!.GetValue<string>() switch
+            {
+                "synthetic" => new SyntheticTextures(source["count"]!.GetValue<int>(), source["size"]!.GetValue<int>(), source["seed"]!.GetValue<ulong>()),
+                "files" => OpenWith(source["data"]!.GetValue<string>(), source["format"]!.GetValue<string>(), source["size"]!.GetValue<int>(),
+                    source["channels"]!.GetValue<int>(), source["normal_class"]?.GetValue<int>(), source["split"]!.GetValue<string>(),
+                    source["max_pixels"]!.GetValue<long>(), _ => { }),
+                var k => throw new UserError($"{CalibrationSplit.FileName}: unknown data kind '{k}'"),
+            };
+        }
+        catch (Exception e) when (e is NullReferenceException or InvalidOperationException or FormatException)
+        {
+            throw new UserError($"{CalibrationSplit.FileName}: the data source is not valid ({e.Message})");
+        }
+    }
+
+    private static IImageDataset OpenWith(string data, string format, int size, int channels, int? normalClass, string split, long maxPixels, Action<string> notice, VolumeOptions? volume = null)
+    {
+        var ds = DatasetFactory.Open(data, new DatasetOptions
+        {
+            Format = format,
+            Size = size,
+            Channels = channels,
+            NormalClass = normalClass,
+            MaxPixels = maxPixels,
+            Volume = volume,
             Split = split == "test" ? "test" : "train",
-            Notice = msg => { if (!said) { said = true; Console.Error.WriteLine($"note: {msg}"); } },
+            Notice = notice,
         });
         if (ds is IdxDataset && split != "all")
         {
             var (first, second) = ds.SplitPerLabel(0.8);
             ds = split == "train" ? first : second;
         }
-        Console.Error.WriteLine($"data: {ds.Count} images, {ds.Channels}x{ds.Size}x{ds.Size}");
         return ds;
     }
 }

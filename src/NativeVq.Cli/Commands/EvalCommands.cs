@@ -4,7 +4,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using NativeVq.Anomaly;
 using NativeVq.Anomaly.Evaluation;
+using NativeVq.Anomaly.Scoring;
 using NativeVq.Data;
+using NativeVq.Models;
 using NativeVq.Models.Training;
 
 namespace NativeVq.Cli.Commands;
@@ -21,15 +23,16 @@ internal static class EvalCommands
         var output = Cli.Required<string>("--out", "Report folder: metrics.json, baseline_metrics.json, index.html (self-contained; open it in a browser).");
         var limit = new Option<int>("--limit") { Description = "Score a seeded random subset of this many test images (0 = all).", DefaultValueFactory = _ => 0 };
         var noMaps = new Option<bool>("--no-maps") { Description = "Image scores only: skip the restorations and pixel maps (much faster)." };
-        var thresholdP = new Option<double>("--threshold-percentile") { Description = "Decision threshold = this percentile of the held-out normal sample scores from training.", DefaultValueFactory = _ => 95.0 };
+        var thresholdP = new Option<double>("--threshold-percentile") { Description = "Decision threshold = this percentile of the image scores of the run's calibration images (normal images neither model trained on; expected false-positive rate 1 − p/100).", DefaultValueFactory = _ => 95.0 };
+        var noBaselines = new Option<bool>("--no-baselines") { Description = "Skip the no-network baselines (local-statistics Gaussian, nearest raw patch) fitted on the run's training images." };
         var maxRows = new Option<int>("--report-rows") { Description = "Most image rows in index.html.", DefaultValueFactory = _ => 200 };
         var scoring = new ScoringCliOptions();
         var device = Cli.Device();
         var seed = Cli.Seed();
         var profile = Cli.Profile();
         var volumes = new VolumeCommandOptions();
-        var cmd = new Command("eval", "Evaluate a trained run on a labelled test set: image AUROC/AP (sample score and reconstruction baseline), pixel AUROC, AUPRO, F1-max, per defect type; writes an HTML report. With --volumes: NIfTI volumes, sample and voxel AP/AUROC.");
-        foreach (var o in new Option[] { model, data, format, normalClass, output, limit, noMaps, thresholdP, maxRows, device, seed, profile }) cmd.Options.Add(o);
+        var cmd = new Command("eval", "Evaluate a trained run on a labelled test set: image AUROC/AP (image score, reconstruction error and two no-network baselines), pixel AUROC, AUPRO, F1-max, per defect type, expected vs measured false-positive rate; writes an HTML report. With --volumes: NIfTI volumes, sample and voxel AP/AUROC.");
+        foreach (var o in new Option[] { model, data, format, normalClass, output, limit, noMaps, noBaselines, thresholdP, maxRows, device, seed, profile }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
         volumes.AddTo(cmd, labels: true);
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
@@ -38,14 +41,20 @@ internal static class EvalCommands
             string runDir = r.GetValue(model)!;
             if (r.GetValue(volumes.Volumes))
                 return VolumeCommands.Eval(r, volumes, scoring, runDir, r.GetValue(data)!, r.GetValue(output)!, backend, r.GetValue(seed));
-            var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed));
+            var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed), !r.GetValue(noMaps));
             var vqCfg = ModelStore.LoadVqVae(runDir, backend).Config;
             var set = OpenEvalSet(r.GetValue(data)!, r.GetValue(format)!, r.GetValue(normalClass), vqCfg.ImageSize, vqCfg.ImageChannels);
             bool maps = !r.GetValue(noMaps);
-            ProgressBar? bar = null;
-            var run = AnomalyEvaluation.Run(scorer, set, cal.HeldOutScores, maps, r.GetValue(thresholdP), r.GetValue(limit), r.GetValue(seed),
-                (done, total) => (bar ??= new ProgressBar("score", total)).Update(done, done, ""));
-            bar?.Finish($"{run.Scores.Count} images");
+            var reference = OpenReference(runDir, vqCfg.ImageSize, vqCfg.ImageChannels);
+            var run = AnomalyEvaluation.Run(scorer, set, reference, cal.HeldOutScores, new EvaluationSettings
+            {
+                ImageScore = scoring.ImageScoreSpec(r, maps),
+                Maps = maps,
+                ThresholdPercentile = r.GetValue(thresholdP),
+                Limit = r.GetValue(limit),
+                Seed = r.GetValue(seed),
+                Baselines = !r.GetValue(noBaselines),
+            }, Progress());
             var html = AnomalyEvaluation.WriteReport(r.GetValue(output)!, set, run, new Dictionary<string, string>
             {
                 ["run"] = Path.GetFullPath(runDir),
@@ -63,16 +72,56 @@ internal static class EvalCommands
     {
         var o = run.Sample.Overall;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"image AUROC {o.Image.Auroc:F4}  AP {o.Image.AveragePrecision:F4}  F1-max {o.Image.F1Max:F4} (sample score; reconstruction-error baseline AUROC {run.ReconstructionBaseline.Overall.Image.Auroc:F4})"));
+            $"image AUROC {o.Image.Auroc:F4}  AP {o.Image.AveragePrecision:F4}  F1-max {o.Image.F1Max:F4} (image score {run.ImageScoreName}; reconstruction-error baseline AUROC {run.ReconstructionBaseline.Overall.Image.Auroc:F4})"));
         if (o.Pixel is { } p)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pixel AUROC {p.Auroc:F4}  AUPRO@{p.AuproFprLimit:F1} {p.Aupro:F4}  pixel F1-max {p.F1Max:F4}"));
         if (run.Sample.Threshold is { } t && o.Image.AtThreshold is { } at)
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"at threshold {t.Value:F2} ({t.Rule}): TPR {at.Tpr:F3} FPR {at.Fpr:F3} F1 {at.F1:F3}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"at threshold {t.Value:F4} ({t.Rule}): TPR {at.Tpr:F3} FPR {at.Fpr:F3} F1 {at.F1:F3}"));
+        if (run.Fpr is { } f)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"false-positive rate: expected {f.ExpectedFpr:F3}, measured {f.MeasuredFpr:F3} ({f.FalsePositives} of {f.TestNormals} test normals; threshold from {f.CalibrationImages} calibration images)"));
         foreach (var d in run.Sample.PerDefect)
         {
             var pixel = d.Pixel is { } dp ? string.Create(CultureInfo.InvariantCulture, $"  pixel AUROC {dp.Auroc:F4}  AUPRO {dp.Aupro:F4}") : "";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {d.Name,-14} image AUROC {d.Image.Auroc:F4}{pixel}"));
         }
+        foreach (var b in run.Baselines)
+        {
+            var bo = b.Result.Overall;
+            var pixel = bo.Pixel is { } bp ? string.Create(CultureInfo.InvariantCulture, $"  pixel AUROC {bp.Auroc:F4}  AUPRO {bp.Aupro:F4}") : "";
+            var per = string.Join("", b.Result.PerDefect.Where(d => d.Pixel is not null).Select(d => string.Create(CultureInfo.InvariantCulture, $"  {d.Name} pixel {d.Pixel!.Auroc:F4}")));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"baseline {b.Name}: image AUROC {bo.Image.Auroc:F4}{pixel}{per} ({b.Seconds:F1} s)"));
+        }
+        if (run.ImageScoreAurocs.Count > 0)
+            Console.WriteLine("image AUROC by --image-score: " + string.Join("  ", run.ImageScoreAurocs.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:F4}"))));
+    }
+
+    /// <summary>A progress bar per stage (scoring, calibration, baselines).</summary>
+    internal static Action<string, int, int> Progress()
+    {
+        ProgressBar? bar = null;
+        string? stage = null;
+        return (name, done, total) =>
+        {
+            if (name != stage) { bar?.Finish(""); bar = new ProgressBar(name, total); stage = name; }
+            bar!.Update(done, done, "");
+            if (done == total) { bar.Finish($"{total} images"); bar = null; stage = null; }
+        };
+    }
+
+    /// <summary>The run's calibration and training images (data_split.json), or null with a note when the run has none or they cannot be reopened.</summary>
+    internal static EvaluationReference? OpenReference(string runDir, int size, int channels)
+    {
+        var split = CalibrationSplit.Read(runDir);
+        if (split is null)
+        {
+            Console.Error.WriteLine($"note: {runDir} has no {CalibrationSplit.FileName} (made before calibration splits): threshold from calibration.json, no baselines");
+            return null;
+        }
+        var data = DataOptions.OpenSource(split.Source);
+        split.Check(data, "eval");
+        if (data.Size != size || data.Channels != channels)
+            throw new UserError($"{CalibrationSplit.FileName} reopens {data.Channels}x{data.Size}x{data.Size} images but the model expects {channels}x{size}x{size}");
+        return new EvaluationReference(data, split.Calibration, split.TrainingIndices());
     }
 
     internal static EvalSet OpenEvalSet(string path, string format, int? normalClass, int size, int channels)
@@ -106,7 +155,7 @@ internal static class EvalCommands
         var volumes = new VolumeCommandOptions();
         var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found. With --volumes: NIfTI volumes in, the MOOD layout out.");
         foreach (var o in new Option[] { model, input, output, noMaps, shard, device, seed }) cmd.Options.Add(o);
-        scoring.AddTo(cmd);
+        scoring.AddTo(cmd, imageScores: false);
         volumes.AddTo(cmd, labels: false);
         cmd.SetAction(r => Cli.Run(false, () =>
         {
@@ -115,7 +164,7 @@ internal static class EvalCommands
             if (r.GetValue(volumes.Volumes))
                 return VolumeCommands.Score(r, volumes, scoring, r.GetValue(model)!, r.GetValue(input)!, r.GetValue(output)!, backend, r.GetValue(seed));
             using var scorer = AnomalyModel.Load(r.GetValue(model)!, backend, scoring.ModelOptions(r, r.GetValue(seed), maps: !r.GetValue(noMaps)));
-            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, scorer.Options.Scoring);
+            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, scorer.Options.Scoring, scorer.ImageSize);
             var ds = PriorCommands.OpenInputs(r.GetValue(input)!, scorer.ImageSize, scorer.Channels);
             var (start, end) = part?.RangeOf(ds.Count) ?? (0, ds.Count);
             var indices = Enumerable.Range(start, end - start).ToArray();

@@ -20,7 +20,7 @@ internal static class PriorCommands
         var batch = new Option<int>("--batch") { Description = "Code maps per optimizer step.", DefaultValueFactory = _ => 32 };
         var lr = new Option<float>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4f };
         var schedule = new Option<string>("--schedule") { Description = "Learning-rate schedule: none, cosine (to 0 at the end) or step (x0.1 at 50 % and 75 %).", DefaultValueFactory = _ => "none" };
-        var heldOut = new Option<float>("--held-out") { Description = "Share of the images held out for NLL and threshold calibration.", DefaultValueFactory = _ => 0.1f };
+        var heldOut = new Option<float>("--held-out") { Description = "Share of the images held out for NLL and threshold calibration, for runs without a data_split.json (runs made by train vqvae hold out its calibration images instead).", DefaultValueFactory = _ => 0.1f };
         var lambdaP = new Option<double>("--lambda-percentile") { Description = "Sample-score threshold λ = this percentile of held-out per-code NLLs (MOOD: ~98).", DefaultValueFactory = _ => 98.0 };
         var tauP = new Option<double>("--tau-percentile") { Description = "Resampling threshold τ = this percentile of held-out per-code NLLs (MOOD: ~90).", DefaultValueFactory = _ => 90.0 };
         var resume = new Option<bool>("--resume") { Description = "Continue the prior in --vqvae from its checkpoint." };
@@ -43,11 +43,24 @@ internal static class PriorCommands
             var maps = EncodeCached(r, data, runDir, vq, backend);
             float share = r.GetValue(heldOut);
             if (share is < 0f or >= 1f) throw new UserError($"--held-out must be in [0, 1), got {share}");
-            var order = Enumerable.Range(0, maps.Count).ToArray();
-            new Rng(r.GetValue(seed) ^ 0x5DEECE66DUL).Shuffle(order);
-            int nHeld = (int)Math.Round(share * maps.Count);
-            var held = maps.Take(order.Take(nHeld).ToArray());
-            var train = maps.Take(order.Skip(nHeld).ToArray());
+            CodeMaps held, train;
+            if (CalibrationSplit.Read(runDir) is { } split)
+            {
+                // The VQ-VAE's calibration images: held out from both models, so NLLs and thresholds come from unseen images.
+                if (maps.Count != split.Total)
+                    throw new UserError($"--data gives {maps.Count} images but {CalibrationSplit.FileName} in {runDir} was made on {split.Total}: pass the data `train vqvae` used");
+                held = maps.Take(split.Calibration);
+                train = maps.Take(split.TrainingIndices());
+                share = (float)split.Calibration.Length / Math.Max(1, maps.Count);
+            }
+            else
+            {
+                var order = Enumerable.Range(0, maps.Count).ToArray();
+                new Rng(r.GetValue(seed) ^ 0x5DEECE66DUL).Shuffle(order);
+                int nHeld = (int)Math.Round(share * maps.Count);
+                held = maps.Take(order.Take(nHeld).ToArray());
+                train = maps.Take(order.Skip(nHeld).ToArray());
+            }
             Console.Error.WriteLine($"prior: {train.Count} training and {held.Count} held-out code maps of {maps.Height}x{maps.Width}");
             var cfg = PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width);
             cfg = cfg with { Channels = r.GetValue(channels) ?? cfg.Channels, Dropout = r.GetValue(dropout) };

@@ -102,10 +102,18 @@ public sealed class ScoringTests
         var prior = new PixelSnail(b, new PixelSnailConfig { Codes = 8, Height = 4, Width = 4, Channels = 8, KeyDim = 4, ValueDim = 8 }, 2);
         var set = EvalSet.Synthetic(new SyntheticTextures(10, 16, 5, anomalyFraction: 0.5f));
         var scorer = new AnomalyScorer(vq, prior, 1.0, 1.5, new ScoringOptions { Restorations = 2 }, RestorerFactory.Fast());
-        var run = AnomalyEvaluation.Run(scorer, set, normalValidationScores: [1f, 2f, 3f], maps: true);
+        // Normal training textures: the first 4 are the calibration images, the other 8 fit the baselines.
+        var train = new SyntheticTextures(12, 16, 9);
+        var reference = new EvaluationReference(train, [0, 1, 2, 3], Enumerable.Range(4, 8).ToArray());
+        var run = AnomalyEvaluation.Run(scorer, set, reference, null, new EvaluationSettings { ImageScore = "mood+map-topk" });
         Assert.InRange(run.Sample.Overall.Image.Auroc, 0, 1);
         Assert.NotNull(run.Sample.Overall.Pixel);
-        Assert.NotNull(run.Sample.Threshold);
+        Assert.Equal(4, run.Sample.Threshold!.NormalValidationImages);
+        Assert.NotNull(run.Fpr);
+        Assert.Equal(0.05, run.Fpr!.ExpectedFpr, 9);
+        Assert.Equal(["local-statistics Gaussian", "nearest raw patch"], run.Baselines.Select(b => b.Name));
+        Assert.All(run.Baselines, b => Assert.NotNull(b.Result.Overall.Pixel));
+        Assert.Contains("complexity", run.ImageScoreAurocs.Keys);
         var dir = Path.Combine(Path.GetTempPath(), "nvq-rep-" + Guid.NewGuid().ToString("N"));
         try
         {
@@ -113,6 +121,10 @@ public sealed class ScoringTests
             Assert.True(File.Exists(html));
             Assert.True(File.Exists(Path.Combine(dir, "metrics.json")));
             Assert.True(File.Exists(Path.Combine(dir, "baseline_metrics.json")));
+            var json = File.ReadAllText(Path.Combine(dir, "metrics.json"));
+            Assert.Contains("\"falsePositiveRate\"", json);
+            Assert.Contains("nearest raw patch", json);
+            Assert.Contains("False-positive rate at the threshold", File.ReadAllText(html));
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -122,6 +122,14 @@ public sealed class CliTests : IDisposable
         Assert.Contains("image AUROC", output);
         Assert.True(File.Exists(Path.Combine(report, "index.html")));
         Assert.True(File.Exists(Path.Combine(report, "metrics.json")));
+        // Calibrated on the images `train vqvae` set aside (half of the good ones: the minimum count is capped at half).
+        Assert.True(File.Exists(Path.Combine(run, CalibrationSplit.FileName)));
+        Assert.Contains("false-positive rate: expected 0.050", output);
+        Assert.Contains("baseline nearest raw patch", output);
+        Assert.Contains("baseline local-statistics Gaussian", output);
+        var metrics = File.ReadAllText(Path.Combine(report, "metrics.json"));
+        int goodCount = Directory.GetFiles(good).Length;
+        Assert.Contains($"\"calibrationImages\": {goodCount / 2},", metrics);
 
         var scored = Path.Combine(_dir, "scored");
         (code, output, err) = Run([.. "score --restorations 2".Split(' '), "--model", run, "--input", data, "--out", scored, .. dev]);
