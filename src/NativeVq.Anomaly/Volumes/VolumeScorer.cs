@@ -54,7 +54,7 @@ public sealed record VolumeScore(
 /// Slice-wise scoring of a volume (the MOOD paper's setting): the volume is normalised and cut into slices
 /// (<see cref="VolumeSlicing"/>), every slice is scored by the 2D method (sample score, restorations, |x − r| map,
 /// no 2D smoothing), the maps are stacked, smoothed in 3D (min-pool then average-pool, the windows of
-/// <see cref="ScoringOptions.MinPool"/>/<see cref="ScoringOptions.AvgPool"/> in slice pixels and slices), and every
+/// <see cref="ScoringOptions.MinPool"/>/<see cref="ScoringOptions.AvgPool"/> in slice pixels and slices; MOOD's 3 and 7 when not given — made for brain volumes, not scaled like the 2D maps), and every
 /// slice's map is resampled back to the slice's own size and written into a volume with the input's header.
 /// Restoration streams: slice k uses image index k (so a volume scores the same alone or in a folder).
 /// </summary>
@@ -105,7 +105,7 @@ public sealed class VolumeScorer
             sliceScores[kept[j]] = scored[j].SampleScore;
             scored[j].Map!.CopyTo(stack, kept[j] * hw);
         }
-        var smooth = VolumeSmoothing.Smooth(stack, n, _size, _size, _options.MinPool, _options.AvgPool);
+        var smooth = VolumeSmoothing.Smooth(stack, n, _size, _size, _options.MinPool ?? ScoringOptions.MoodMinPool, _options.AvgPool ?? ScoringOptions.MoodAvgPool);
         var maps = new float[n][];
         var voxels = new float[vol.Data.LongLength];
         var (rows, cols) = vol.SliceShape(axis);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using NativeVq.Anomaly.Scoring;
 using NativeVq.Anomaly.Volumes;
 using NativeVq.Data;
 using NativeVq.Data.Volumes;
@@ -107,7 +108,7 @@ internal sealed class VolumeCommandOptions
             Aggregation = VolumeScoringOptions.ParseAggregation(r.GetValue(Aggregate)!),
         });
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"scoring volumes: λ = {scorer.Lambda:F3} nats, τ = {scorer.Tau:F3} nats, {o.Restorations} restorations per slice, 3D smoothing min {o.MinPool} / avg {o.AvgPool}, sample = {r.GetValue(Aggregate)} over slices"));
+            $"scoring volumes: λ = {scorer.Lambda:F3} nats, τ = {scorer.Tau:F3} nats, {o.Restorations} restorations per slice, 3D smoothing min {o.MinPool ?? ScoringOptions.MoodMinPool} / avg {o.AvgPool ?? ScoringOptions.MoodAvgPool}, sample = {r.GetValue(Aggregate)} over slices"));
         return scorer;
     }
 }
