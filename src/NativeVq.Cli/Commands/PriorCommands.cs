@@ -16,41 +16,51 @@ internal static class PriorCommands
     {
         var data = new DataOptions();
         var vqvae = Cli.Required<string>("--vqvae", "Run folder of a trained VQ-VAE; the prior is written into the same folder (prior.nvq, prior_metrics.jsonl, calibration.json).");
-        var epochs = new Option<int>("--epochs") { Description = "Passes over the code maps.", DefaultValueFactory = _ => 30 };
+        var recipe = new Option<string>("--recipe") { Description = "Settings of the options below that are not given: default (the measured best, docs/results.md) or seeds (the seeds' exact recipe: 30 epochs, constant rate, no dropout, no weight decay, no augmentation, last epoch kept).", DefaultValueFactory = _ => "default" };
+        var epochs = new Option<int?>("--epochs") { Description = $"Passes over the code maps (default {PriorRecipe.Default.Epochs})." };
         var batch = new Option<int>("--batch") { Description = "Code maps per optimizer step.", DefaultValueFactory = _ => 32 };
         var lr = new Option<float>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4f };
-        var schedule = new Option<string>("--schedule") { Description = "Learning-rate schedule: none, cosine (to 0 at the end) or step (x0.1 at 50 % and 75 %).", DefaultValueFactory = _ => "none" };
-        var heldOut = new Option<float>("--held-out") { Description = "Share of the images held out for NLL and threshold calibration, for runs without a data_split.json (runs made by train vqvae hold out its calibration images instead).", DefaultValueFactory = _ => 0.1f };
+        var schedule = new Option<string?>("--schedule") { Description = $"Learning-rate schedule: none, cosine (to 0 at the end) or step (x0.1 at 50 % and 75 %) (default {PriorRecipe.Default.Schedule})." };
+        var weightDecay = new Option<float?>("--weight-decay") { Description = $"AdamW's decoupled weight decay: each step multiplies the weights by 1 - lr * this (default {PriorRecipe.Default.WeightDecay})." };
+        var patience = new Option<int?>("--patience") { Description = $"Stop early when the held-out NLL has not improved for this many epochs; 0 = never (default {PriorRecipe.Default.Patience})." };
+        var keepBest = new Option<bool?>("--keep-best") { Description = $"Keep the weights of the epoch with the lowest held-out NLL instead of the last (default {PriorRecipe.Default.KeepBest.ToString().ToLowerInvariant()})." };
+        var augment = new Option<string?>("--augment") { Description = $"Transforms of the training images before encoding: auto (IDX digits: shifts of size/16 px only, since flips and rotations change digits; image folders and MVTec: flips, 90-degree rotations and shifts), none, or a comma list of flip, rot90, shiftN (default {PriorRecipe.Default.Augment})." };
+        var augmentCopies = new Option<int?>("--augment-copies") { Description = $"Augmented versions encoded per training image; each epoch shows every image once in one of its versions (default {PriorRecipe.Default.AugmentCopies})." };
+        var heldOut = new Option<float>("--held-out") { Description = "Share of the images held out (never trained on) for the held-out NLL, early stopping and threshold calibration, for runs without a data_split.json (runs made by train vqvae hold out its calibration images instead).", DefaultValueFactory = _ => 0.1f };
         var lambdaP = new Option<double>("--lambda-percentile") { Description = "Sample-score threshold λ = this percentile of held-out per-code NLLs (MOOD: ~98).", DefaultValueFactory = _ => 98.0 };
         var tauP = new Option<double>("--tau-percentile") { Description = "Resampling threshold τ = this percentile of held-out per-code NLLs (MOOD: ~90).", DefaultValueFactory = _ => 90.0 };
         var resume = new Option<bool>("--resume") { Description = "Continue the prior in --vqvae from its checkpoint." };
         var maxSteps = new Option<int>("--max-steps") { Description = "Stop after this many steps in total, with a checkpoint (0 = all epochs).", DefaultValueFactory = _ => 0 };
-        var channels = new Option<int?>("--prior-channels") { Description = "PixelSNAIL channels (default 64 for grids up to 8x8, 128 above)." };
-        var dropout = new Option<float>("--prior-dropout") { Description = "Dropout in the gated residual blocks.", DefaultValueFactory = _ => 0f };
+        var channels = new Option<int?>("--prior-channels") { Description = "PixelSNAIL channels (default 64 for grids up to 8x8, 128 above): fewer for small training sets." };
+        var blocks = new Option<int?>("--prior-blocks") { Description = "PixelSNAIL stages of res blocks + attention (default 2 up to 8x8, 4 above)." };
+        var resBlocks = new Option<int?>("--prior-res-blocks") { Description = "Gated res blocks per stage (default 2 up to 8x8, 4 above)." };
+        var dropout = new Option<float?>("--prior-dropout") { Description = $"Dropout in the gated residual blocks (default {PriorRecipe.Default.Dropout})." };
         var device = Cli.Device();
         var seed = Cli.Seed();
         var profile = Cli.Profile();
         var quiet = Cli.Quiet();
-        var cmd = new Command("prior", "Train the PixelSNAIL prior over a VQ-VAE's code maps (encodes the data once, cached in the run folder).");
+        var cmd = new Command("prior", "Train the PixelSNAIL prior over a VQ-VAE's code maps (encodes the data once, cached in the run folder), then report training and held-out NLL.");
         data.AddTo(cmd);
-        foreach (var o in new Option[] { vqvae, epochs, batch, lr, schedule, heldOut, lambdaP, tauP, resume, maxSteps, channels, dropout, device, seed, profile, quiet }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { vqvae, recipe, epochs, batch, lr, schedule, weightDecay, patience, keepBest, augment, augmentCopies, heldOut, lambdaP, tauP, resume, maxSteps, channels, blocks, resBlocks, dropout, device, seed, profile, quiet }) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
         {
             ProgressBar.Silent = r.GetValue(quiet);
+            var rec = PriorRecipe.Named(r.GetValue(recipe)!);
             string runDir = r.GetValue(vqvae)!;
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             var vq = ModelStore.LoadVqVae(runDir, backend);
-            var maps = EncodeCached(r, data, runDir, vq, backend);
+            var ds = data.Open(r);
+            var maps = EncodeCached(r, data, runDir, vq, backend, ds, CodeCacheName, new JsonObject());
             float share = r.GetValue(heldOut);
             if (share is < 0f or >= 1f) throw new UserError($"--held-out must be in [0, 1), got {share}");
-            CodeMaps held, train;
+            int[] heldIdx, trainIdx;
             if (CalibrationSplit.Read(runDir) is { } split)
             {
                 // The VQ-VAE's calibration images: held out from both models, so NLLs and thresholds come from unseen images.
                 if (maps.Count != split.Total)
                     throw new UserError($"--data gives {maps.Count} images but {CalibrationSplit.FileName} in {runDir} was made on {split.Total}: pass the data `train vqvae` used");
-                held = maps.Take(split.Calibration);
-                train = maps.Take(split.TrainingIndices());
+                heldIdx = split.Calibration;
+                trainIdx = split.TrainingIndices();
                 share = (float)split.Calibration.Length / Math.Max(1, maps.Count);
             }
             else
@@ -58,20 +68,55 @@ internal static class PriorCommands
                 var order = Enumerable.Range(0, maps.Count).ToArray();
                 new Rng(r.GetValue(seed) ^ 0x5DEECE66DUL).Shuffle(order);
                 int nHeld = (int)Math.Round(share * maps.Count);
-                held = maps.Take(order.Take(nHeld).ToArray());
-                train = maps.Take(order.Skip(nHeld).ToArray());
+                heldIdx = order.Take(nHeld).ToArray();
+                trainIdx = order.Skip(nHeld).ToArray();
             }
-            Console.Error.WriteLine($"prior: {train.Count} training and {held.Count} held-out code maps of {maps.Height}x{maps.Width}");
+            var held = maps.Take(heldIdx);
+            var train = maps.Take(trainIdx);
+
+            int copies = r.GetValue(augmentCopies) ?? rec.AugmentCopies;
+            if (copies < 0) throw new UserError($"--augment-copies must be ≥ 0, got {copies}");
+            var aug = AugmentOptions.None;
+            if (copies > 0)
+            {
+                string format = r.GetValue(data.Format) is string f && f != "auto" ? f : DatasetFactory.Detect(r.GetValue(data.Data)!);
+                aug = PriorRecipe.ResolveAugment(r.GetValue(augment) ?? rec.Augment, format, ds.Size);
+                if (aug.IsNone) copies = 0;
+            }
+            if (copies > 0)
+            {
+                // Only the training images are augmented: the held-out images stay unseen in every version.
+                var augmented = new AugmentedDataset(new SubsetDataset(ds, trainIdx), copies, aug, r.GetValue(seed));
+                train = train.Concat(EncodeCached(r, data, runDir, vq, backend, augmented, AugmentCacheName, new JsonObject
+                {
+                    ["augment"] = aug.ToString(),
+                    ["copies"] = copies,
+                    ["held_out"] = share,
+                    ["seed"] = r.GetValue(seed),
+                }, "encode augmented"));
+            }
+            Console.Error.WriteLine($"prior: {trainIdx.Length} training and {held.Count} held-out code maps of {maps.Height}x{maps.Width}" +
+                (copies > 0 ? $", {copies} augmented versions of each training image ({aug})" : ", no augmentation"));
             var cfg = PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width);
-            cfg = cfg with { Channels = r.GetValue(channels) ?? cfg.Channels, Dropout = r.GetValue(dropout) };
+            cfg = cfg with
+            {
+                Channels = r.GetValue(channels) ?? cfg.Channels,
+                Blocks = r.GetValue(blocks) ?? cfg.Blocks,
+                ResBlocks = r.GetValue(resBlocks) ?? cfg.ResBlocks,
+                Dropout = r.GetValue(dropout) ?? rec.Dropout,
+            };
             cfg.Validate();
             var trainer = new PriorTrainer(backend, train, held, cfg, new PriorTrainOptions
             {
                 Out = runDir,
-                Epochs = r.GetValue(epochs),
+                Epochs = r.GetValue(epochs) ?? rec.Epochs,
                 Batch = r.GetValue(batch),
                 Lr = r.GetValue(lr),
-                Schedule = r.GetValue(schedule)!,
+                Schedule = r.GetValue(schedule) ?? rec.Schedule,
+                WeightDecay = r.GetValue(weightDecay) ?? rec.WeightDecay,
+                Patience = r.GetValue(patience) ?? rec.Patience,
+                KeepBest = r.GetValue(keepBest) ?? rec.KeepBest,
+                Versions = 1 + copies,
                 Seed = r.GetValue(seed),
                 Resume = r.GetValue(resume),
                 MaxSteps = r.GetValue(maxSteps),
@@ -80,14 +125,25 @@ internal static class PriorCommands
                 TauPercentile = r.GetValue(tauP),
             });
             trainer.Run();
+            if (trainer.Result is { } res)
+            {
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"prior NLL per code: training {res.TrainNll:F3} nats, held-out {res.HeldOutNll:F3} nats ({(res.HeldOutNll / res.TrainNll - 1) * 100:+0.0;-0.0} %); " +
+                    $"kept epoch {res.BestEpoch} of {res.EpochsRun}{(res.StoppedEarly ? " (stopped early)" : "")}"));
+                if (res.Memorised)
+                    Console.Error.WriteLine($"warning: the held-out NLL is not within {PriorTrainResult.MemorisationTolerance * 100:0} % of the training NLL: the prior memorised its training maps, and a memorised prior scores noise. " +
+                        "Try more augmentation (--augment, --augment-copies), --prior-dropout, --weight-decay, a smaller prior (--prior-channels, --prior-blocks) or more normal images.");
+            }
             Console.Error.WriteLine($"prior written to {Path.Combine(runDir, PriorTrainer.CheckpointName)}");
             return 0;
         }));
         return cmd;
     }
 
-    /// <summary>Encodes the data with the VQ-VAE, or reuses the cache made from the same data and checkpoint.</summary>
-    private static CodeMaps EncodeCached(ParseResult r, DataOptions data, string runDir, VqVae vq, Backend backend)
+    public const string AugmentCacheName = "codes_augmented_cache.nvq";
+
+    /// <summary>Encodes <paramref name="ds"/> with the VQ-VAE, or reuses the cache made from the same data, settings and checkpoint.</summary>
+    private static CodeMaps EncodeCached(ParseResult r, DataOptions data, string runDir, VqVae vq, Backend backend, IImageDataset ds, string cacheName, JsonObject extra, string label = "encode")
     {
         var ckpt = new FileInfo(Path.Combine(runDir, VqVaeTrainer.CheckpointName));
         var source = new JsonObject
@@ -98,16 +154,18 @@ internal static class PriorCommands
             ["channels"] = r.GetValue(data.Channels),
             ["normal_class"] = r.GetValue(data.NormalClass),
             ["volumes"] = data.Volumes.Key(r),
+            ["split"] = r.GetValue(data.Split),
             ["vqvae_bytes"] = ckpt.Length,
             ["vqvae_time"] = ckpt.LastWriteTimeUtc.Ticks,
         };
-        var cache = Path.Combine(runDir, CodeCacheName);
+        foreach (var kv in extra) source[kv.Key] = kv.Value?.DeepClone();
+        var cache = Path.Combine(runDir, cacheName);
         if (CodeMaps.SourceOf(cache) is JsonObject old && JsonNode.DeepEquals(old, source))
         {
             Console.Error.WriteLine($"codes: reusing {cache}");
             return CodeMaps.Load(cache);
         }
-        var maps = CodeMaps.Encode(vq, data.Open(r), backend);
+        var maps = CodeMaps.Encode(vq, ds, backend, label: label);
         maps.Save(cache, source);
         return maps;
     }

@@ -20,6 +20,13 @@ public sealed record CodeMaps(int[] Codes, int[] Labels, int Count, int Height, 
         return new CodeMaps(codes, labels, indices.Count, Height, Width);
     }
 
+    /// <summary>These maps followed by <paramref name="more"/> (same grid), e.g. originals then augmented versions.</summary>
+    public CodeMaps Concat(CodeMaps more)
+    {
+        if (more.Height != Height || more.Width != Width) throw new ArgumentException($"cannot join {Height}x{Width} and {more.Height}x{more.Width} code maps");
+        return new CodeMaps([.. Codes, .. more.Codes], [.. Labels, .. more.Labels], Count + more.Count, Height, Width);
+    }
+
     /// <summary>Encodes every image of <paramref name="data"/> with the VQ-VAE (inference, in batches).</summary>
     public static CodeMaps Encode(VqVae vq, IImageDataset data, Backend backend, int batch = 256, string label = "encode")
     {

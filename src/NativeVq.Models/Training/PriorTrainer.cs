@@ -25,9 +25,37 @@ public sealed record PriorTrainOptions
     public double TauPercentile { get; init; } = 90;
     /// <summary>The image decision threshold = this percentile of the held-out maps' sample scores.</summary>
     public double ThresholdPercentile { get; init; } = 95;
+    /// <summary>AdamW's decoupled weight decay (0 = plain Adam).</summary>
+    public float WeightDecay { get; init; }
+    /// <summary>Stop when the held-out NLL has not improved for this many epochs (0 = run all epochs).</summary>
+    public int Patience { get; init; }
+    /// <summary>Keep the weights of the epoch with the lowest held-out NLL as the final prior (needs held-out maps).</summary>
+    public bool KeepBest { get; init; }
+    /// <summary>
+    /// Versions of every training map in the training set, version-major: maps [k·n, (k+1)·n) are version k of the
+    /// n training images (version 0 the original, the others augmented). An epoch shows each image once, in one
+    /// version drawn per epoch, so augmentation adds variety without lengthening the epochs.
+    /// </summary>
+    public int Versions { get; init; } = 1;
 }
 
-public sealed record PriorEpochMetrics(int Epoch, int Step, double TrainNll, double TrainBits, double HeldOutNll, double HeldOutBits, double Lr, double Seconds);
+public sealed record PriorEpochMetrics(int Epoch, int Step, double TrainNll, double TrainBits, double HeldOutNll, double HeldOutBits, double Lr, double Seconds, int BestEpoch);
+
+/// <summary>
+/// How the training ended: NLL per code (nats) of the final prior in evaluation mode on the original training
+/// maps and on the held-out maps, the epoch whose weights were kept, and whether early stopping ended the run.
+/// </summary>
+public sealed record PriorTrainResult(double TrainNll, double HeldOutNll, int BestEpoch, int EpochsRun, bool StoppedEarly)
+{
+    /// <summary>Held-out NLL more than this share above the training NLL counts as memorised (issue 13: within 25 %).</summary>
+    public const double MemorisationTolerance = 0.25;
+
+    /// <summary>True when the held-out NLL is not within 25 % of the training NLL: the prior learned its maps by heart.</summary>
+    public bool Memorised => IsMemorised(TrainNll, HeldOutNll);
+
+    public static bool IsMemorised(double trainNll, double heldOutNll) =>
+        double.IsFinite(heldOutNll) && double.IsFinite(trainNll) && Math.Abs(heldOutNll - trainNll) > MemorisationTolerance * trainNll;
+}
 
 /// <summary>
 /// Trains the PixelSNAIL prior on VQ-VAE code maps: seeded shuffles, Adam with an optional schedule, held-out NLL
@@ -39,21 +67,39 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
     public const string CheckpointName = "prior.nvq";
     public const string MetricsName = "prior_metrics.jsonl";
     public const string CalibrationName = "calibration.json";
+    /// <summary>The weights of the best held-out epoch so far (while training; removed once prior.nvq holds them).</summary>
+    public const string BestName = "prior_best.nvq";
 
     public List<PriorEpochMetrics> History { get; } = new();
+
+    /// <summary>Set when <see cref="Run"/> trained to the end (not when it stopped at --max-steps).</summary>
+    public PriorTrainResult? Result { get; private set; }
+
+    /// <summary>Early-stopping state, saved in every checkpoint so --resume continues it.</summary>
+    private double _bestNll = double.PositiveInfinity;
+    private int _bestEpoch, _sinceBest;
+    /// <summary>Sum and count of the batch losses of the epoch in progress (non-zero only in a mid-epoch checkpoint).</summary>
+    private double _epochNllSum;
+    private int _epochBatches;
 
     public PixelSnail Run()
     {
         if (train.Count == 0) throw new UserError("no code maps to train the prior on");
         if (options.Batch <= 0 || options.Epochs <= 0) throw new UserError("--batch and --epochs must be positive");
         if (options.Schedule is not ("none" or "cosine" or "step")) throw new UserError($"--schedule must be none, cosine or step, got '{options.Schedule}'");
+        if (options.WeightDecay < 0) throw new UserError($"--weight-decay must be ≥ 0, got {options.WeightDecay}");
+        if (options.Patience < 0) throw new UserError($"--patience must be ≥ 0, got {options.Patience}");
+        if (options.Versions < 1 || train.Count % options.Versions != 0)
+            throw new ArgumentException($"{train.Count} training maps are not {options.Versions} versions of the same images");
         var run = new RunDirectory(options.Out, create: true);
         var model = new PixelSnail(backend, config, options.Seed);
         var names = model.NamedParameters().Select(p => p.Name).ToList();
-        using var adam = new Adam(model.Parameters(), options.Lr);
-        int batchesPerEpoch = (train.Count + options.Batch - 1) / options.Batch;
+        using var adam = new Adam(model.Parameters(), options.Lr) { DecoupledWeightDecay = options.WeightDecay };
+        int images = train.Count / options.Versions;
+        int batchesPerEpoch = (images + options.Batch - 1) / options.Batch;
         int totalSteps = batchesPerEpoch * options.Epochs;
         int step = 0;
+        bool tracksBest = heldOut.Count > 0 && (options.KeepBest || options.Patience > 0);
         string ckptPath = run.File(CheckpointName);
 
         if (options.Resume)
@@ -61,25 +107,52 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             if (!run.Has(CheckpointName)) throw new UserError($"--resume: no checkpoint {ckptPath} to resume from");
             var ckpt = NvqFile.Read(ckptPath);
             ckpt.RequireKind("pixelsnail");
+            if (ckpt.Training["finished"]?.GetValue<bool>() == true)
+                throw new UserError($"--resume: {ckptPath} is a finished prior (it holds the kept best weights, not the last optimizer state); train a new one instead");
             if (ModelStore.ReadConfig<PixelSnailConfig>(ckpt) != config)
                 throw new UserError($"--resume: {ckptPath} was trained with another prior configuration");
             ckpt.LoadInto(model.StateDict(), strict: false);
             OptimizerState.Restore(adam, ckpt, names);
             step = ckpt.Training["step"]!.GetValue<int>();
             model.DropoutCounter = ckpt.Training["dropout_counter"]!.GetValue<ulong>();
+            if (ckpt.Training["early_stopping"] is JsonObject es)
+            {
+                _bestNll = es["best_nll"]?.GetValue<double>() ?? double.PositiveInfinity;
+                _bestEpoch = es["best_epoch"]!.GetValue<int>();
+                _sinceBest = es["since_best"]!.GetValue<int>();
+            }
+            if (step % batchesPerEpoch != 0)
+            {
+                _epochNllSum = ckpt.Training["epoch_nll_sum"]?.GetValue<double>() ?? 0;
+                _epochBatches = ckpt.Training["epoch_batches"]?.GetValue<int>() ?? 0;
+            }
+            if (_bestEpoch > 0 && !run.Has(BestName))
+                throw new UserError($"--resume: {run.File(BestName)} (the best weights so far) is missing");
             run.TruncateMetrics(MetricsName, step / batchesPerEpoch);
             Console.Error.WriteLine($"resuming {ckptPath} at step {step}");
         }
         else if (run.Has(CheckpointName))
             throw new UserError($"{ckptPath} already exists: pass --resume to continue it, or delete it to start over");
+        else if (run.Has(BestName))
+            File.Delete(run.File(BestName));   // left by an interrupted earlier run: never mix it into this one
 
+        int epochsRun = step / batchesPerEpoch;
+        bool stoppedEarly = false;
         for (int epoch = step / batchesPerEpoch; epoch < options.Epochs; epoch++)
         {
-            var order = Enumerable.Range(0, train.Count).ToArray();
+            var order = Enumerable.Range(0, images).ToArray();
             new Rng(options.Seed * 1_000_003UL + (ulong)epoch).Shuffle(order);
+            if (options.Versions > 1)
+            {
+                // Each image in one version this epoch (its own stream: the shuffle stays the one without augmentation).
+                var pick = new Rng(options.Seed * 7_919UL + (ulong)epoch + 0xA5A5UL);
+                for (int i = 0; i < order.Length; i++) order[i] += pick.NextInt(options.Versions) * images;
+            }
             var bar = new ProgressBar($"prior epoch {epoch + 1}/{options.Epochs}", batchesPerEpoch);
-            double nllSum = 0;
-            int batches = 0;
+            // A run resumed mid-epoch continues the epoch's running mean where the checkpoint left it.
+            double nllSum = _epochNllSum;
+            int batches = _epochBatches;
+            _epochNllSum = 0; _epochBatches = 0;
             model.Train();
             for (int b = step - epoch * batchesPerEpoch; b < batchesPerEpoch; b++)
             {
@@ -103,21 +176,54 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 bar.Update(b + 1, (long)(b + 1) * options.Batch, string.Create(CultureInfo.InvariantCulture, $"nll {nllSum / batches:F3} nats/code ({nllSum / batches / Math.Log(2):F3} bits)"));
                 if (options.MaxSteps > 0 && step >= options.MaxSteps)
                 {
+                    _epochNllSum = nllSum; _epochBatches = batches;
                     Save(run, model, adam, names, step);
                     bar.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
             }
             double held = heldOut.Count > 0 ? MeanNll(model, heldOut) : double.NaN;
-            var m = new PriorEpochMetrics(epoch + 1, step, nllSum / Math.Max(1, batches), nllSum / Math.Max(1, batches) / Math.Log(2), held, held / Math.Log(2), adam.Lr, bar.Seconds);
+            if (tracksBest)
+            {
+                if (held < _bestNll)
+                {
+                    _bestNll = held; _bestEpoch = epoch + 1; _sinceBest = 0;
+                    NvqFile.Write(run.File(BestName), "pixelsnail", ConfigJson(), model.StateDict(), new JsonObject { ["epoch"] = epoch + 1, ["held_out_nll"] = held });
+                }
+                else _sinceBest++;
+            }
+            var m = new PriorEpochMetrics(epoch + 1, step, nllSum / Math.Max(1, batches), nllSum / Math.Max(1, batches) / Math.Log(2), held, held / Math.Log(2), adam.Lr, bar.Seconds, _bestEpoch);
             bar.Finish(string.Create(CultureInfo.InvariantCulture, $"train {m.TrainNll:F3} nats/code, held-out {m.HeldOutNll:F3} nats/code ({m.HeldOutBits:F3} bits)"));
             History.Add(m);
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
             Save(run, model, adam, names, step);
+            epochsRun = epoch + 1;
+            if (tracksBest && options.Patience > 0 && _sinceBest >= options.Patience) { stoppedEarly = true; break; }
         }
+        if (tracksBest && options.KeepBest && _bestEpoch > 0 && _bestEpoch != epochsRun)
+            NvqFile.Read(run.File(BestName)).LoadInto(model.StateDict(), strict: false);
+        int kept = tracksBest && options.KeepBest && _bestEpoch > 0 ? _bestEpoch : epochsRun;
+        model.Eval();
+        Result = new PriorTrainResult(MeanNll(model, train.Take(Enumerable.Range(0, images).ToArray())),
+            heldOut.Count > 0 ? MeanNll(model, heldOut) : double.NaN, kept, epochsRun, stoppedEarly);
+        // The final prior.nvq holds the kept weights; it is marked finished so --resume cannot continue it with
+        // the optimizer state of another epoch.
+        NvqFile.Write(ckptPath, "pixelsnail", ConfigJson(), model.StateDict(), new JsonObject
+        {
+            ["step"] = step,
+            ["seed"] = options.Seed,
+            ["finished"] = true,
+            ["kept_epoch"] = kept,
+            ["epochs_run"] = epochsRun,
+            ["train_nll"] = Result.TrainNll,
+            ["held_out_nll"] = double.IsFinite(Result.HeldOutNll) ? Result.HeldOutNll : null,
+        });
+        if (run.Has(BestName)) File.Delete(run.File(BestName));
         Calibrate(run, model);
         return model;
     }
+
+    private JsonObject ConfigJson() => (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!;
 
     private float LearningRate(int step, int total) => options.Schedule switch
     {
@@ -193,8 +299,10 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             ["seed"] = options.Seed,
             ["dropout_counter"] = model.DropoutCounter,
             ["optimizer"] = OptimizerState.Describe(adam),
+            ["epoch_nll_sum"] = _epochNllSum,
+            ["epoch_batches"] = _epochBatches,
+            ["early_stopping"] = new JsonObject { ["best_nll"] = _bestEpoch > 0 ? _bestNll : null, ["best_epoch"] = _bestEpoch, ["since_best"] = _sinceBest },
         };
-        NvqFile.Write(run.File(CheckpointName), "pixelsnail", (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!,
-            model.StateDict().Concat(OptimizerState.Tensors(adam, names)), training);
+        NvqFile.Write(run.File(CheckpointName), "pixelsnail", ConfigJson(), model.StateDict().Concat(OptimizerState.Tensors(adam, names)), training);
     }
 }

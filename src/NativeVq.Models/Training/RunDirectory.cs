@@ -10,7 +10,9 @@ namespace NativeVq.Models.Training;
 /// </summary>
 public sealed class RunDirectory
 {
-    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        // A held-out NLL is NaN when nothing is held out: written as "NaN" rather than failing the run.
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public RunDirectory(string path, bool create)
     {

@@ -3,7 +3,7 @@ namespace NativeVq.Optim;
 /// <summary>
 /// torch.optim.Adam (PyTorch 1.13 semantics, amsgrad off): per parameter, m and v start at 0; every
 /// <see cref="Step"/> runs one fused <see cref="Backend.AdamStep"/> kernel whose bias corrections are computed in
-/// double on the host. <paramref name="weightDecay"/> is PyTorch's L2 term (added to the gradient), not AdamW.
+/// double on the host. <paramref name="weightDecay"/> is PyTorch's L2 term (added to the gradient); <see cref="DecoupledWeightDecay"/> is AdamW's.
 /// A parameter whose <see cref="Tensor.Grad"/> is null is skipped and its step count does not advance (as torch).
 /// State tensors are created outside any <see cref="TensorScope"/>: they live as long as the optimizer.
 /// </summary>
@@ -20,6 +20,12 @@ public sealed class Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float
     public float Beta2 { get; } = beta2;
     public float Eps { get; } = eps;
     public float WeightDecay { get; } = weightDecay;
+
+    /// <summary>
+    /// AdamW's decoupled weight decay (torch.optim.AdamW): before each update p ← p·(1 − Lr·wd), independent of
+    /// the gradient statistics, so every weight shrinks at the same relative rate whatever its gradient scale.
+    /// </summary>
+    public float DecoupledWeightDecay { get; init; }
 
     public IReadOnlyList<Tensor> Parameters => _params;
 
@@ -58,6 +64,7 @@ public sealed class Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, float
             var p = _params[i];
             if (p.Grad is null) continue;
             int t = ++steps[i];
+            if (DecoupledWeightDecay > 0) p.Backend.Axpby(p, p, (float)(1 - AsDecimal(Lr) * AsDecimal(DecoupledWeightDecay)), 0f);
             var args = AdamArgs.ForStep(AsDecimal(Lr), AsDecimal(Beta1), AsDecimal(Beta2), AsDecimal(Eps), AsDecimal(WeightDecay), t);
             p.Backend.AdamStep(p, p.Grad, state[i].M, state[i].V, args);
         }

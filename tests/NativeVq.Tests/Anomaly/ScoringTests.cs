@@ -149,17 +149,32 @@ public sealed class PriorTrainerTests : IDisposable
         return new CodeMaps(codes, new int[n], n, 4, 4);
     }
 
-    private PixelSnail Train(string name, int maxSteps = 0, bool resume = false) => new PriorTrainer(CpuBackend.Instance, Maps(20, 1), Maps(5, 2), Small,
-        new PriorTrainOptions { Out = Path.Combine(_dir, name), Epochs = 3, Batch = 8, Lr = 3e-3f, Schedule = "cosine", Seed = 4, MaxSteps = maxSteps, Resume = resume }).Run();
+    /// <summary>20 images in 2 versions (as augmentation gives), dropout, AdamW, cosine rate, best-epoch tracking.</summary>
+    private PixelSnail Train(string name, int maxSteps = 0, bool resume = false) => new PriorTrainer(CpuBackend.Instance, Maps(40, 1), Maps(5, 2), Small,
+        new PriorTrainOptions
+        {
+            Out = Path.Combine(_dir, name), Epochs = 3, Batch = 8, Lr = 3e-3f, Schedule = "cosine", Seed = 4, MaxSteps = maxSteps, Resume = resume,
+            WeightDecay = 0.05f, KeepBest = true, Patience = 5, Versions = 2,
+        }).Run();
 
     [Fact]
     public void InterruptedAndResumedPriorEqualsAnUninterruptedOne()
     {
+        // 20 images / batch 8 = 3 steps an epoch: stop in epoch 2, after the first epoch's best weights were saved.
         var full = Train("full").Parameters().SelectMany(p => p.ToArray()).ToArray();
         Train("split", maxSteps: 4);
+        Assert.True(File.Exists(Path.Combine(_dir, "split", PriorTrainer.BestName)));
         var resumed = Train("split", resume: true).Parameters().SelectMany(p => p.ToArray()).ToArray();
         Assert.Equal(full, resumed);
+        Assert.Equal(File.ReadAllText(Path.Combine(_dir, "full", PriorTrainer.MetricsName)).Split('\n').Select(StripSeconds),
+            File.ReadAllText(Path.Combine(_dir, "split", PriorTrainer.MetricsName)).Split('\n').Select(StripSeconds));
+        Assert.False(File.Exists(Path.Combine(_dir, "split", PriorTrainer.BestName)));   // the final prior.nvq holds the kept weights
+        var e = Assert.Throws<UserError>(() => Train("split", resume: true));
+        Assert.Contains("finished", e.Message);
     }
+
+    /// <summary>The metrics line without its wall-clock field.</summary>
+    private static string StripSeconds(string line) => System.Text.RegularExpressions.Regex.Replace(line, "\"seconds\":[^,}]*", "");
 
     [Fact]
     public void CalibrationHoldsThresholdsFromHeldOutNll()

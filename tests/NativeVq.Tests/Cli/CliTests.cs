@@ -30,6 +30,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void TrainPriorHelpNamesTheSeedsRecipeAndTheRegularisers()
+    {
+        var (code, output, _) = Run("train", "prior", "--help");
+        Assert.Equal(0, code);
+        foreach (var opt in new[] { "--recipe", "seeds", "--weight-decay", "--patience", "--keep-best", "--augment", "--augment-copies", "--prior-dropout", "--schedule", "--prior-blocks" })
+            Assert.Contains(opt, output);
+        var (bad, _, err) = Run("train", "prior", "--vqvae", _dir, "--data", _dir, "--recipe", "mood", "--device", "cpu");
+        Assert.NotEqual(0, bad);
+        Assert.Contains("--recipe", err);
+    }
+
+    [Fact]
     public void MissingDataFolderIsOneLineErrorAndNonZeroExit()
     {
         var missing = Path.Combine(_dir, "nope");
@@ -114,6 +126,8 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(run, "prior.nvq")));
         Assert.True(File.Exists(Path.Combine(run, "calibration.json")));
+        Assert.Contains("prior NLL per code: training", err);
+        Assert.Contains("augmented versions of each training image (flip,rot90,shift1)", err);   // a folder of images: textures' default
 
         var report = Path.Combine(_dir, "report");
         string output;
