@@ -15,20 +15,21 @@ VQ_EPOCHS=${VQ_EPOCHS:-20}
 LANES=${LANES:-1}
 CORES=${CORES:-2}
 read -r -a classes <<< "${CLASSES:-2 3 5 8}"
+R="--schedule cosine --prior-dropout 0.1 --weight-decay 0.01 --keep-best true --augment-copies 4"
 declare -A setting=(
   [seeds]="--recipe seeds"
   [default]=""
-  [no-augment]="--augment none"
-  [no-dropout]="--prior-dropout 0"
-  [no-decay]="--weight-decay 0"
-  [const-lr]="--schedule none"
+  [regularised]="$R"
+  [no-augment]="$R --augment-copies 0"
+  [no-dropout]="$R --prior-dropout 0"
+  [no-decay]="$R --weight-decay 0"
+  [const-lr]="$R --schedule none"
   [seeds+keep-best]="--recipe seeds --keep-best true --patience 5"
-  [seeds+augment]="--recipe seeds --augment auto --augment-copies 4"
-  [dropout0.2]="--prior-dropout 0.2"
+  [seeds+augment]="--recipe seeds --augment-copies 4"
   [channels32]="--prior-channels 32"
 )
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(seeds default no-augment no-dropout no-decay const-lr seeds+keep-best seeds+augment dropout0.2 channels32)
+[ ${#names[@]} -eq 0 ] && names=(seeds regularised no-augment no-dropout no-decay const-lr seeds+keep-best seeds+augment channels32)
 if [ -z "${NVQ:-}" ]; then
   dotnet build src/NativeVq.Cli -c Release -v q -nologo >/dev/null
   NVQ="dotnet run -c Release --no-build --project src/NativeVq.Cli --"

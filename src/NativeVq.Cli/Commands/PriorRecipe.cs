@@ -6,12 +6,17 @@ namespace NativeVq.Cli.Commands;
 /// The regularisation settings of `train prior` that come as a set: the measured defaults (issue 13's ablation,
 /// docs/results.md) and the seeds' exact recipe (MOOD / the PyTorch peer: plain Adam, constant rate, no dropout,
 /// no augmentation, the last epoch's weights). Each option given on the command line overrides its recipe value.
+/// On MNIST one-vs-rest (classes 2 and 8, 30 epochs) the regularised set (cosine rate, dropout 0.1, weight decay
+/// 0.01, 4 shifted copies, best epoch kept) closed the train/held-out gap but ended with a higher held-out NLL and
+/// a lower AUROC than the seeds' recipe, so the measured default is the seeds' recipe; the regularisers are
+/// options for small training sets, where `train prior` warns when the prior memorised its maps.
 /// </summary>
 internal sealed record PriorRecipe(int Epochs, string Schedule, float Dropout, float WeightDecay, int Patience, bool KeepBest, string Augment, int AugmentCopies)
 {
     public static readonly PriorRecipe Seeds = new(30, "none", 0f, 0f, 0, false, "none", 0);
 
-    public static readonly PriorRecipe Default = new(30, "cosine", 0.1f, 0.01f, 0, true, "auto", 4);
+    /// <summary>The best measured on MNIST: the seeds' settings (augmentation "auto" only chooses the transforms once --augment-copies is given).</summary>
+    public static readonly PriorRecipe Default = new(30, "none", 0f, 0f, 0, false, "auto", 0);
 
     public static PriorRecipe Named(string name) => name switch
     {

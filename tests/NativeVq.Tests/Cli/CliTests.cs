@@ -122,7 +122,7 @@ public sealed class CliTests : IDisposable
         string[] dev = ["--device", "cpu"];
         var (code, _, err) = Run([.. "train vqvae --size 16 --epochs 1 --batch 4 --width 8 --codes 8 --embedding-dim 4 --ema".Split(' '), "--data", good, "--out", run, .. dev]);
         Assert.True(code == 0, err);
-        (code, _, err) = Run([.. "train prior --size 16 --epochs 2 --batch 4 --prior-channels 8 --held-out 0.25".Split(' '), "--vqvae", run, "--data", good, .. dev]);
+        (code, _, err) = Run([.. "train prior --size 16 --epochs 2 --batch 4 --prior-channels 8 --held-out 0.25 --augment-copies 1".Split(' '), "--vqvae", run, "--data", good, .. dev]);
         Assert.True(code == 0, err);
         Assert.True(File.Exists(Path.Combine(run, "prior.nvq")));
         Assert.True(File.Exists(Path.Combine(run, "calibration.json")));
