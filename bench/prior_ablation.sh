@@ -15,15 +15,16 @@ VQ_EPOCHS=${VQ_EPOCHS:-20}
 LANES=${LANES:-1}
 CORES=${CORES:-2}
 read -r -a classes <<< "${CLASSES:-2 3 5 8}"
-R="--schedule cosine --prior-dropout 0.1 --weight-decay 0.01 --keep-best true --augment-copies 4"
+# The regularised set, each option once (System.CommandLine refuses an option given twice).
+reg() { echo "--schedule ${1:-cosine} --prior-dropout ${2:-0.1} --weight-decay ${3:-0.01} --keep-best true --augment-copies ${4:-4}"; }
 declare -A setting=(
   [seeds]="--recipe seeds"
   [default]=""
-  [regularised]="$R"
-  [no-augment]="$R --augment-copies 0"
-  [no-dropout]="$R --prior-dropout 0"
-  [no-decay]="$R --weight-decay 0"
-  [const-lr]="$R --schedule none"
+  [regularised]="$(reg)"
+  [no-augment]="$(reg cosine 0.1 0.01 0)"
+  [no-dropout]="$(reg cosine 0 0.01 4)"
+  [no-decay]="$(reg cosine 0.1 0 4)"
+  [const-lr]="$(reg none 0.1 0.01 4)"
   [seeds+keep-best]="--recipe seeds --keep-best true --patience 5"
   [seeds+augment]="--recipe seeds --augment-copies 4"
   [channels32]="--prior-channels 32"

@@ -206,9 +206,11 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
         model.Eval();
         Result = new PriorTrainResult(MeanNll(model, train.Take(Enumerable.Range(0, images).ToArray())),
             heldOut.Count > 0 ? MeanNll(model, heldOut) : double.NaN, kept, epochsRun, stoppedEarly);
-        // The final prior.nvq holds the kept weights; it is marked finished so --resume cannot continue it with
-        // the optimizer state of another epoch.
-        NvqFile.Write(ckptPath, "pixelsnail", ConfigJson(), model.StateDict(), new JsonObject
+        // When the kept weights are the last epoch's, prior.nvq stays the full checkpoint (--resume with more
+        // --epochs extends it). Otherwise it holds the kept weights and is marked finished, so --resume cannot
+        // continue them with the optimizer state of another epoch.
+        if (kept != epochsRun)
+            NvqFile.Write(ckptPath, "pixelsnail", ConfigJson(), model.StateDict(), new JsonObject
         {
             ["step"] = step,
             ["seed"] = options.Seed,

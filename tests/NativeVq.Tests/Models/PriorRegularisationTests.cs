@@ -38,13 +38,13 @@ public sealed class PriorRegularisationTests : IDisposable
     }
 
     /// <summary>Training maps use codes 0–2 only; the held-out maps are all code 5, whose probability training keeps lowering.</summary>
-    private PriorTrainer Diverging(string name, int patience, bool keepBest)
+    private PriorTrainer Diverging(string name, int patience, bool keepBest, int epochs = 4, bool resume = false)
     {
         var rng = new Rng(3);
         var train = new CodeMaps(Enumerable.Range(0, 24 * 16).Select(_ => rng.NextInt(3)).ToArray(), new int[24], 24, 4, 4);
         var held = new CodeMaps(Enumerable.Repeat(5, 4 * 16).ToArray(), new int[4], 4, 4, 4);
         return new PriorTrainer(CpuBackend.Instance, train, held, Small,
-            new PriorTrainOptions { Out = Path.Combine(_dir, name), Epochs = 4, Batch = 8, Lr = 1e-2f, Seed = 2, Patience = patience, KeepBest = keepBest });
+            new PriorTrainOptions { Out = Path.Combine(_dir, name), Epochs = epochs, Batch = 8, Lr = 1e-2f, Seed = 2, Patience = patience, KeepBest = keepBest, Resume = resume });
     }
 
     [Fact]
@@ -66,6 +66,8 @@ public sealed class PriorRegularisationTests : IDisposable
         Assert.Equal(r.HeldOutNll, nll, 9);
         Assert.False(File.Exists(Path.Combine(_dir, "es", PriorTrainer.BestName)));
         Assert.True(r.Memorised);   // held-out code 5 is far less likely than the training codes: the warning fires
+        var e = Assert.Throws<UserError>(() => Diverging("es", patience: 1, keepBest: true, epochs: 6, resume: true).Run());
+        Assert.Contains("finished", e.Message);   // it holds epoch 1's weights, not the optimizer state of epoch 2
     }
 
     [Fact]
@@ -77,6 +79,11 @@ public sealed class PriorRegularisationTests : IDisposable
         Assert.Equal(4, t.Result.BestEpoch);
         Assert.Equal(t.History[3].HeldOutNll, t.Result.HeldOutNll, 9);
         Assert.True(t.History[3].HeldOutNll > t.History[0].HeldOutNll);
+        // The last epoch kept: prior.nvq is still a full checkpoint, and --resume with more epochs extends it.
+        var more = Diverging("last", patience: 0, keepBest: false, epochs: 5, resume: true);
+        more.Run();
+        Assert.Equal(5, more.Result!.EpochsRun);
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(_dir, "last", PriorTrainer.MetricsName)).Length);
     }
 
     [Fact]
