@@ -12,7 +12,14 @@ public interface IRestorer
 {
     /// <returns>[count · H · W] code maps.</returns>
     int[] Restore(PixelSnail prior, ReadOnlySpan<int> codes, ReadOnlySpan<bool> resample, int count, ulong seed, float temperature = 1f);
+
+    /// <summary>Restorations of several images (each as <see cref="Restore"/> draws them); an implementation may batch them.</summary>
+    IReadOnlyList<int[]> RestoreAll(PixelSnail prior, IReadOnlyList<RestoreRequest> images, int count, float temperature = 1f) =>
+        images.Select(im => Restore(prior, im.Codes, im.Resample, count, im.Seed, temperature)).ToArray();
 }
+
+/// <summary>One image to restore: its code map [H·W], the positions to redraw, and its seed.</summary>
+public sealed record RestoreRequest(int[] Codes, bool[] Resample, ulong Seed);
 
 public static class Restoration
 {

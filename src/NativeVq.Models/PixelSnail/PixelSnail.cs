@@ -117,6 +117,36 @@ public sealed class PixelSnail : Module
     /// </summary>
     public Tensor Stem(Tensor x) => F.Add(F.DownShift(Down.Forward(x)), F.RightShift(DownRight.Forward(x)));
 
+    internal IReadOnlyList<PixelSnailStage> Stages => _stages;
+    internal PositionConv DownAt { get; private set; } = null!;
+    internal PositionConv DownRightAt { get; private set; } = null!;
+    internal PositionConv OutAt { get; private set; } = null!;
+
+    private readonly object _positionsLock = new();
+    private float[][]? _positionsSnapshot;
+
+    /// <summary>
+    /// Makes the per-position weights (<see cref="PixelSnailPositions"/>) current: they are rebuilt from the layers'
+    /// tensors only when a weight or buffer changed since the last call (a copy and a compare of the state dict,
+    /// far cheaper than the rearrangement, and exact however the weights were changed).
+    /// </summary>
+    internal void PreparePositions()
+    {
+        var current = StateDict().Select(t => t.Tensor.ToArray()).ToArray();
+        lock (_positionsLock)
+        {
+            var snap = _positionsSnapshot;
+            bool same = snap is not null && snap.Length == current.Length;
+            for (int i = 0; same && i < current.Length; i++) same = current[i].AsSpan().SequenceEqual(snap![i]);
+            if (same) return;
+            DownAt = Down.AtPositions();
+            DownRightAt = DownRight.AtPositions();
+            OutAt = PositionConv.From(Out.Weight, Out.Bias, null, 0, 0);
+            foreach (var st in _stages) st.PreparePositions();
+            _positionsSnapshot = current;
+        }
+    }
+
     /// <summary>Mean cross-entropy (nats per code) over all N·H·W positions — the training loss.</summary>
     public Tensor Loss(Tensor codes) => F.CrossEntropy(Logits(codes), codes);
 

@@ -1,3 +1,4 @@
+using NativeVq.Cpu;
 using NativeVq.Nn;
 
 namespace NativeVq.Models;
@@ -27,6 +28,9 @@ public sealed class MaskedConv : Module
         ? F.Conv2d(x, Conv.Weight, Conv.Bias, 1, _pad)
         : F.MaskedConv2d(x, Conv.Weight, Mask, Conv.Bias, 1, _pad);
 
+    /// <summary>This layer's per-position form: the same weight, bias, mask and padding (see <see cref="PositionConv"/>).</summary>
+    internal PositionConv AtPositions() => PositionConv.From(Conv.Weight, Conv.Bias, Mask, _pad.Top, _pad.Left);
+
     /// <summary>
     /// The causal k×k conv of the res blocks (peer <c>masked_conv3</c> for k = 3): kernel rows i−(k−1)..i (top
     /// pad k−1), columns j−k/2..j+k/2, and on the current (last) kernel row every tap right of the centre is
@@ -49,7 +53,11 @@ public sealed class MaskedConv : Module
 public sealed class GatedResBlock : Module
 {
     private readonly Func<Tensor, Tensor> _c1, _c2;
+    private readonly Func<PositionConv> _c1At, _c2At;
     private readonly Conv2d? _aux;
+    private readonly int _kernel;
+    private PositionConv _p1 = null!, _p2 = null!;
+    private PositionConv? _pAux;
     private readonly float _dropout;
     private readonly Func<ulong> _nextSeed;
 
@@ -58,15 +66,19 @@ public sealed class GatedResBlock : Module
     public GatedResBlock(Backend b, Rng rng, int inChannels, int channels, int maskedKernel = 0, int auxChannels = 0,
         float dropout = 0f, Func<ulong>? nextSeed = null)
     {
+        _kernel = maskedKernel;
         if (maskedKernel > 0)
         {
-            _c1 = RegisterModule("c1", MaskedConv.Causal(b, rng, inChannels, channels, maskedKernel)).Forward;
-            _c2 = RegisterModule("c2", MaskedConv.Causal(b, rng, channels, 2 * inChannels, maskedKernel)).Forward;
+            var c1 = RegisterModule("c1", MaskedConv.Causal(b, rng, inChannels, channels, maskedKernel));
+            var c2 = RegisterModule("c2", MaskedConv.Causal(b, rng, channels, 2 * inChannels, maskedKernel));
+            (_c1, _c2, _c1At, _c2At) = (c1.Forward, c2.Forward, c1.AtPositions, c2.AtPositions);
         }
         else
         {
-            _c1 = RegisterModule("c1", new Conv2d(b, rng, inChannels, channels, 1)).Forward;
-            _c2 = RegisterModule("c2", new Conv2d(b, rng, channels, 2 * inChannels, 1)).Forward;
+            var c1 = RegisterModule("c1", new Conv2d(b, rng, inChannels, channels, 1));
+            var c2 = RegisterModule("c2", new Conv2d(b, rng, channels, 2 * inChannels, 1));
+            (_c1, _c2) = (c1.Forward, c2.Forward);
+            (_c1At, _c2At) = (() => PositionConv.From(c1.Weight, c1.Bias, null, 0, 0), () => PositionConv.From(c2.Weight, c2.Bias, null, 0, 0));
         }
         if (auxChannels > 0) _aux = RegisterModule("aux", new Conv2d(b, rng, auxChannels, 2 * inChannels, 1));
         _dropout = dropout;
@@ -84,6 +96,56 @@ public sealed class GatedResBlock : Module
             y = F.Add(y, _aux.Forward(F.Elu(aux)));
         }
         return F.Add(x, F.Glu(y));
+    }
+
+    /// <summary>Rebuilds the per-position weights from this block's current tensors (see <see cref="PixelSnail.PreparePositions"/>).</summary>
+    internal void PreparePositions()
+    {
+        _p1 = _c1At();
+        _p2 = _c2At();
+        _pAux = _aux is null ? null : PositionConv.From(_aux.Weight, _aux.Bias, null, 0, 0);
+    }
+
+    /// <summary>
+    /// Rows of the conv-input caches a masked block keeps per lane (its k×k convs read rows i−k+1..i), 0 for 1×1 blocks.
+    /// </summary>
+    internal int CacheRows => _kernel;
+
+    /// <summary>
+    /// <see cref="Forward"/> at position s.Q for the active rows of x [row, s.Wide] (first ch channels, in place),
+    /// eval mode (no dropout). A masked block reads its conv inputs at earlier positions from <paramref name="cache"/>
+    /// ([lane, CacheRows·W ring of rows, 2 convs, ch]) and stores this position's; aux [row, s.Wide] is the auxiliary input.
+    /// </summary>
+    internal void ForwardAt(PositionStep s, PositionCache? cache, float[] x, int ch, float[]? aux = null)
+    {
+        if (_kernel > 0)
+        {
+            var e1 = cache!.Conv1;
+            var e2 = cache.Conv2;
+            for (int r = 0; r < s.M; r++) CpuElementwise.Unary(UnaryOp.Elu, x.AsSpan(r * s.Wide, ch), e1.AsSpan(cache.At(s, s.Rows[r], s.I, s.J), ch));
+            cache.ConvAt(s, _p1, e1, s.Hid);
+            for (int r = 0; r < s.M; r++) CpuElementwise.Unary(UnaryOp.Elu, s.Hid.AsSpan(r * s.Wide, _p1.O), e2.AsSpan(cache.At(s, s.Rows[r], s.I, s.J), _p1.O));
+            cache.ConvAt(s, _p2, e2, s.Y);
+        }
+        else
+        {
+            s.EluRows(x, ch);
+            _p1.Apply(s.Ident.AsSpan(0, ch), s.Cols, ch, s.M, s.Hid, s.Wide);
+            s.EluRows(s.Hid, _p1.O);
+            _p2.Apply(s.Ident.AsSpan(0, _p1.O), s.Cols, _p1.O, s.M, s.Y, s.Wide);
+        }
+        if (_pAux is not null)
+        {
+            s.EluRows(aux!, _pAux.Cin);
+            _pAux.Apply(s.Ident.AsSpan(0, _pAux.Cin), s.Cols, _pAux.Cin, s.M, s.Y2, s.Wide);
+            for (int r = 0; r < s.M; r++)
+            {
+                var y = s.Y.AsSpan(r * s.Wide, _p2.O);
+                var ya = s.Y2.AsSpan(r * s.Wide, _p2.O);
+                for (int t = 0; t < y.Length; t++) y[t] = y[t] + ya[t];
+            }
+        }
+        s.GluAdd(x, s.Y, ch);
     }
 }
 
@@ -112,6 +174,36 @@ public sealed class CausalAttentionBlock : Module
     /// <summary>query [B, Cq, H, W], key [B, Ck, H, W] → [B, dv, H, W].</summary>
     public Tensor Forward(Tensor query, Tensor key) =>
         F.CausalAttention(query, key, Q.Weight, Q.Bias, K.Weight, K.Bias, V.Weight, V.Bias, _heads, _strict);
+
+    private PositionConv _pq = null!, _pk = null!, _pv = null!;
+
+    internal int KeyDim => Q.Weight.Dim(0);
+    internal int ValueDim => V.Weight.Dim(0);
+
+    /// <summary>Rebuilds the per-position weights from this block's current tensors.</summary>
+    internal void PreparePositions()
+    {
+        _pq = PositionConv.From(Q.Weight, Q.Bias, null, 0, 0);
+        _pk = PositionConv.From(K.Weight, K.Bias, null, 0, 0);
+        _pv = PositionConv.From(V.Weight, V.Bias, null, 0, 0);
+    }
+
+    /// <summary>The k and v projections of the key features key [row, s.Wide] at position s.Q, into the cache.</summary>
+    internal void CacheKeyAt(PositionStep s, AttentionCache cache, float[] key)
+    {
+        s.Apply1x1(_pk, key, s.Y);
+        s.Apply1x1(_pv, key, s.Y2);
+        for (int r = 0; r < s.M; r++) cache.Store(s.Rows[r], s.Q, s.Y.AsSpan(r * s.Wide, _pk.O), s.Y2.AsSpan(r * s.Wide, _pv.O));
+    }
+
+    /// <summary><see cref="Forward"/> at position s.Q for the active rows: query [row, s.Wide] → outs [row, s.Wide] (dv channels).</summary>
+    internal void ForwardAt(PositionStep s, AttentionCache cache, float[] query, float[] outs)
+    {
+        s.Apply1x1(_pq, query, s.Qv);
+        int len = _strict ? s.Q : s.Q + 1;
+        for (int r = 0; r < s.M; r++)
+            cache.Attend(s.Rows[r], len, _heads, s.Qv.AsSpan(r * s.Wide, _pq.O), outs.AsSpan(r * s.Wide, _pv.O), s.Row);
+    }
 }
 
 /// <summary>
@@ -148,6 +240,52 @@ public sealed class PixelSnailStage : Module
         var query = _queryRes!.Forward(F.Concat(output, bg));
         var a = _attn.Forward(query, key);
         return _outRes!.Forward(output, a);
+    }
+
+    internal void PreparePositions()
+    {
+        foreach (var r in _res) r.PreparePositions();
+        _keyRes?.PreparePositions();
+        _queryRes?.PreparePositions();
+        _outRes?.PreparePositions();
+        _attn?.PreparePositions();
+    }
+
+    /// <summary>The per-lane caches <see cref="ForwardAt"/> needs: one ring per masked res block, the attention keys/values.</summary>
+    internal (PositionCache[] Res, AttentionCache? Attention) NewCaches(int lanes, int h, int w, int channels) =>
+        (_res.Select(r => new PositionCache(lanes, r.CacheRows, w, channels)).ToArray(),
+         _attn is null ? null : new AttentionCache(lanes, h * w, _attn.KeyDim, _attn.ValueDim));
+
+    /// <summary>
+    /// <see cref="Forward"/> at position s.Q for the active rows of s.Cur [row, s.Wide] (C channels, in place), with
+    /// the background s.Bg0/s.Bg1 at q, reading earlier positions from the caches of <see cref="NewCaches"/>.
+    /// </summary>
+    internal void ForwardAt(PositionStep s, (PositionCache[] Res, AttentionCache? Attention) caches, int c)
+    {
+        for (int r = 0; r < s.M; r++) s.Cur.AsSpan(r * s.Wide, c).CopyTo(s.Inp.AsSpan(r * s.Wide, c));
+        for (int i = 0; i < _res.Count; i++) _res[i].ForwardAt(s, caches.Res[i], s.Cur, c);
+        if (_attn is null) return;
+        int ck = 2 * c + 2, cq = c + 2;
+        for (int r = 0; r < s.M; r++)
+        {
+            var cat = s.Cat.AsSpan(r * s.Wide, ck);
+            s.Inp.AsSpan(r * s.Wide, c).CopyTo(cat);
+            s.Cur.AsSpan(r * s.Wide, c).CopyTo(cat[c..]);
+            cat[2 * c] = s.Bg0;
+            cat[2 * c + 1] = s.Bg1;
+        }
+        _keyRes!.ForwardAt(s, null, s.Cat, ck);   // s.Cat becomes the key
+        _attn.CacheKeyAt(s, caches.Attention!, s.Cat);
+        for (int r = 0; r < s.M; r++)
+        {
+            var cat = s.Cat.AsSpan(r * s.Wide, cq);
+            s.Cur.AsSpan(r * s.Wide, c).CopyTo(cat);
+            cat[c] = s.Bg0;
+            cat[c + 1] = s.Bg1;
+        }
+        _queryRes!.ForwardAt(s, null, s.Cat, cq);   // s.Cat becomes the query
+        _attn.ForwardAt(s, caches.Attention!, s.Cat, s.Att);
+        _outRes!.ForwardAt(s, null, s.Cur, c, s.Att);
     }
 }
 

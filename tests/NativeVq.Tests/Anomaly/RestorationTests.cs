@@ -48,8 +48,9 @@ public sealed class RestorationTests
     }
 
     /// <summary>
-    /// The per-position evaluation gives bitwise the batch kernels' logits at every position, for several lanes at
-    /// once (draws alone would hide 1-ulp differences: they rarely flip a draw).
+    /// The model's per-position inference gives bitwise the batch kernels' logits at every position, for several
+    /// lanes at once (draws alone would hide 1-ulp differences: they rarely flip a draw) — at every supported grid:
+    /// the peer's 8x8, the 16x16 and 32x16 presets (128 channels: 1×1 and attention K spans two KC blocks), odd shapes.
     /// </summary>
     [Theory]
     [InlineData(0)]
@@ -58,6 +59,8 @@ public sealed class RestorationTests
     [InlineData(3)]
     [InlineData(4)]
     [InlineData(5)]
+    [InlineData(6)]
+    [InlineData(7)]
     public void PositionLogitsAreBitwiseTheBatchLogits(int which)
     {
         var cfg = which switch
@@ -67,7 +70,9 @@ public sealed class RestorationTests
             2 => Small(false),
             3 => new PixelSnailConfig { Codes = 9, Height = 3, Width = 4, Channels = 8, Blocks = 2, ResBlocks = 1, KeyDim = 4, ValueDim = 8 },
             4 => new PixelSnailConfig { Codes = 9, Height = 4, Width = 4, Channels = 130, Blocks = 1, ResBlocks = 1, KeyDim = 4, ValueDim = 8, Heads = 2 },
-            _ => new PixelSnailConfig { Codes = 9, Height = 4, Width = 5, Channels = 8, Blocks = 2, ResBlocks = 1, KernelSize = 5, StemKernelSize = 7 },
+            5 => new PixelSnailConfig { Codes = 9, Height = 4, Width = 5, Channels = 8, Blocks = 2, ResBlocks = 1, KernelSize = 5, StemKernelSize = 7 },
+            6 => PixelSnailConfig.Larger(32, 16, 16),
+            _ => PixelSnailConfig.Larger(16, 20, 12) with { Blocks = 2, ResBlocks = 2 },
         };
         var prior = new PixelSnail(Cpu, cfg, 70 + (ulong)which);
         int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = which == 0 ? 5 : 3;
@@ -79,19 +84,47 @@ public sealed class RestorationTests
             prior.Eval();
             batched = prior.Logits(Tensor.FromArray(Cpu, codes, lanes, cfg.Height, cfg.Width)).ToArray();
         }
-        var run = new PositionNet.Run(PositionNet.Build(prior), lanes);
-        var logits = new float[k];
+        var net = new PixelSnailPositions(prior, lanes);
+        codes.CopyTo(net.Codes, 0);
+        var all = Enumerable.Range(0, lanes).ToArray();
+        var logits = new float[lanes * k];
         for (int q = 0; q < hw; q++)
         {
-            run.Advance(q, codes, lanes);
+            net.Advance(q, all);
+            net.Logits(logits);
             for (int l = 0; l < lanes; l++)
-            {
-                run.Logits(l, logits);
                 for (int c = 0; c < k; c++)
-                    Assert.True(BitConverter.SingleToInt32Bits(logits[c]) == BitConverter.SingleToInt32Bits(batched[(l * k + c) * hw + q]),
-                        $"lane {l} position {q} code {c}: {logits[c]:R} vs batch {batched[(l * k + c) * hw + q]:R}");
-            }
+                    Assert.True(BitConverter.SingleToInt32Bits(logits[l * k + c]) == BitConverter.SingleToInt32Bits(batched[(l * k + c) * hw + q]),
+                        $"lane {l} position {q} code {c}: {logits[l * k + c]:R} vs batch {batched[(l * k + c) * hw + q]:R}");
         }
+    }
+
+    /// <summary>
+    /// Restorations at the real-size grids (16x16 and a non-square 8x12, several images batched into one run and
+    /// split across threads) draw exactly the naive loop's codes.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 16, 1)]
+    [InlineData(16, 16, 2)]
+    [InlineData(8, 12, 3)]
+    public void SeveralImagesAtRealGridsMatchNaive(int h, int w, int threads)
+    {
+        var cfg = new PixelSnailConfig { Codes = 12, Height = h, Width = w, Channels = 16, Blocks = 2, ResBlocks = 2, KeyDim = 8, ValueDim = 16, Heads = 2 };
+        var prior = new PixelSnail(Cpu, cfg, 90 + (ulong)threads);
+        int hw = h * w;
+        var images = new List<RestoreRequest>();
+        for (int g = 0; g < 3; g++)
+        {
+            var r = new Random(91 + g);
+            // Few, clustered positions (what the threshold rule picks), a different span per image; one image has none.
+            var mask = new bool[hw];
+            if (g != 1)
+                for (int i = 0; i < 4; i++) mask[Math.Min(hw - 1, g * hw / 3 + r.Next(hw / 2))] = true;
+            images.Add(new RestoreRequest(RandomCodes(hw, cfg.Codes, 92 + g), mask, 93UL + (ulong)g));
+        }
+        var all = new CachedRestorer { Threads = threads }.RestoreAll(prior, images, 3, 1f);
+        for (int g = 0; g < images.Count; g++)
+            Assert.Equal(new NaiveRestorer().Restore(prior, images[g].Codes, images[g].Resample, 3, images[g].Seed, 1f), all[g]);
     }
 
     /// <summary>The rearranged weights are cached per prior but rebuilt when a weight changes in place.</summary>
