@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using NativeVq.Cpu;
 
@@ -82,6 +84,29 @@ internal sealed class AttentionCache
                 TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
             }
             int e = 0;
+            ref float v0 = ref MemoryMarshal.GetReference(values);
+            ref float p0 = ref MemoryMarshal.GetReference(row);
+            for (; e + 64 <= dvh; e += 64)
+            {
+                ref float ve = ref Unsafe.Add(ref v0, hd * dvh + e);
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                Vector512<float> r0 = default, r1 = default, r2 = default, r3 = default;
+                for (int tt = 0; tt < len; tt++)
+                {
+                    if (tt > 0 && tt % KC == 0) { r0 += a0; r1 += a1; r2 += a2; r3 += a3; a0 = a1 = a2 = a3 = default; }
+                    var p = Vector512.Create(Unsafe.Add(ref p0, tt));
+                    ref float vt = ref Unsafe.Add(ref ve, tt * _dv);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vt), p, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vt, 16), p, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vt, 32), p, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref vt, 48), p, a3);
+                }
+                int at = hd * dvh + e;
+                (r0 + a0).CopyTo(att[at..]);
+                (r1 + a1).CopyTo(att[(at + 16)..]);
+                (r2 + a2).CopyTo(att[(at + 32)..]);
+                (r3 + a3).CopyTo(att[(at + 48)..]);
+            }
             for (; e + 16 <= dvh; e += 16)
             {
                 int ve = hd * dvh + e;
@@ -89,7 +114,7 @@ internal sealed class AttentionCache
                 for (int tt = 0; tt < len; tt++)
                 {
                     if (tt > 0 && tt % KC == 0) { res += acc; acc = default; }
-                    acc = Vector512.FusedMultiplyAdd(Vector512.Create(values.Slice(tt * _dv + ve, 16)), Vector512.Create(row[tt]), acc);
+                    acc = Vector512.FusedMultiplyAdd(Vector512.LoadUnsafe(ref v0, (nuint)(tt * _dv + ve)), Vector512.Create(Unsafe.Add(ref p0, tt)), acc);
                 }
                 (res + acc).CopyTo(att[ve..]);
             }

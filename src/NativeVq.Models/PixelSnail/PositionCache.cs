@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace NativeVq.Models;
 
 /// <summary>
@@ -56,14 +59,15 @@ internal sealed class PositionCache
         for (int ci = 0; ci < cin; ci++)
             for (int t = 0; t < taps; t++) ks[ci * taps + t] = ci * cv.KH * cv.KW + tapK[t];
         var cols = s.Cols;
+        ref float c0 = ref MemoryMarshal.GetArrayDataReference(cols);
+        ref float src0 = ref MemoryMarshal.GetArrayDataReference(cache);
         for (int r = 0; r < s.M; r++)
         {
-            int lane = s.Rows[r] * lanePer, dst = r * n;
-            for (int t = 0; t < taps; t++)
-            {
-                var src = cache.AsSpan(lane + tapOff[t], cin);
-                for (int ci = 0; ci < cin; ci++) cols[dst + ci * taps + t] = src[ci];
-            }
+            ref float dst = ref Unsafe.Add(ref c0, r * n);
+            ref float lane = ref Unsafe.Add(ref src0, s.Rows[r] * lanePer);
+            for (int ci = 0; ci < cin; ci++)
+                for (int t = 0; t < taps; t++)
+                    Unsafe.Add(ref dst, ci * taps + t) = Unsafe.Add(ref lane, tapOff[t] + ci);
         }
         cv.Apply(ks.AsSpan(0, n), cols, n, s.M, outs, s.Wide);
     }

@@ -44,8 +44,8 @@ internal sealed class PositionConv
     /// from +0 over the terms of one KC block (k ascending), the block sums added in order to +0, then the bias (one
     /// rounding, as AddChannelBias). cols[r·colStride + i] is row r's value of term i (k = ks[i], ascending).
     /// Terms left out must be ones whose product is ±0 (padding, masked taps, one-hot zeros): skipping them cannot
-    /// change a chain that starts at +0. Register blocks of 4 rows × 64 outputs, so each weight row loaded serves
-    /// 4 rows (the per-position work of m restorations is one [m, K]·[K, O] product).
+    /// change a chain that starts at +0. Register blocks of 8 rows × 32 outputs, so each weight row loaded serves
+    /// 8 rows (the per-position work of m restorations is one [m, K]·[K, O] product).
     /// </summary>
     public void Apply(ReadOnlySpan<int> ks, float[] cols, int colStride, int m, float[] outs, int outStride)
     {
@@ -66,86 +66,108 @@ internal sealed class PositionConv
             }
     }
 
-    /// <summary>outs[r, o] = outs[r, o] + (FMA chain over the block's terms): outs holds +0 or the earlier blocks' sum.</summary>
+    /// <summary>
+    /// outs[r, o] = outs[r, o] + (FMA chain over the block's terms): outs holds +0 or the earlier blocks' sum. Tiles of
+    /// 8 rows × 32 outputs (16 accumulators): a weight row of the tile (2 vectors, from L2) serves 8 rows.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Block(ReadOnlySpan<int> ks, float[] cols, int col0, int colStride, int m, float[] outs, int outStride)
     {
         int n = ks.Length, opad = Opad;
         ref float wt = ref MemoryMarshal.GetArrayDataReference(WT);
-        ref float cr = ref MemoryMarshal.GetArrayDataReference(cols);
+        ref float cr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(cols), col0);
         ref float orf = ref MemoryMarshal.GetArrayDataReference(outs);
         ref int kr = ref MemoryMarshal.GetReference(ks);
         int o = 0;
-        for (; o + 64 <= opad; o += 64)
+        for (; o + 32 <= opad; o += 32)
         {
             int r = 0;
-            for (; r + 4 <= m; r += 4)
+            for (; r + 8 <= m; r += 8)
             {
-                int b0 = r * colStride + col0, b1 = b0 + colStride, b2 = b1 + colStride, b3 = b2 + colStride;
-                Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-                Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-                Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-                Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
+                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+                Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
                 for (int i = 0; i < n; i++)
                 {
-                    nuint wo = (nuint)(Unsafe.Add(ref kr, i) * opad + o);
-                    var w0 = Vector512.LoadUnsafe(ref wt, wo);
-                    var w1 = Vector512.LoadUnsafe(ref wt, wo + 16);
-                    var w2 = Vector512.LoadUnsafe(ref wt, wo + 32);
-                    var w3 = Vector512.LoadUnsafe(ref wt, wo + 48);
-                    var x = Vector512.Create(Unsafe.Add(ref cr, b0 + i));
-                    a00 = Vector512.FusedMultiplyAdd(x, w0, a00); a01 = Vector512.FusedMultiplyAdd(x, w1, a01);
-                    a02 = Vector512.FusedMultiplyAdd(x, w2, a02); a03 = Vector512.FusedMultiplyAdd(x, w3, a03);
-                    x = Vector512.Create(Unsafe.Add(ref cr, b1 + i));
-                    a10 = Vector512.FusedMultiplyAdd(x, w0, a10); a11 = Vector512.FusedMultiplyAdd(x, w1, a11);
-                    a12 = Vector512.FusedMultiplyAdd(x, w2, a12); a13 = Vector512.FusedMultiplyAdd(x, w3, a13);
-                    x = Vector512.Create(Unsafe.Add(ref cr, b2 + i));
-                    a20 = Vector512.FusedMultiplyAdd(x, w0, a20); a21 = Vector512.FusedMultiplyAdd(x, w1, a21);
-                    a22 = Vector512.FusedMultiplyAdd(x, w2, a22); a23 = Vector512.FusedMultiplyAdd(x, w3, a23);
-                    x = Vector512.Create(Unsafe.Add(ref cr, b3 + i));
-                    a30 = Vector512.FusedMultiplyAdd(x, w0, a30); a31 = Vector512.FusedMultiplyAdd(x, w1, a31);
-                    a32 = Vector512.FusedMultiplyAdd(x, w2, a32); a33 = Vector512.FusedMultiplyAdd(x, w3, a33);
+                    ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
+                    var w0 = Vector512.LoadUnsafe(ref w);
+                    var w1 = Vector512.LoadUnsafe(ref w, 16);
+                    ref float x = ref Unsafe.Add(ref c0, i);
+                    var x0 = Vector512.Create(x);
+                    a00 = Vector512.FusedMultiplyAdd(x0, w0, a00); a01 = Vector512.FusedMultiplyAdd(x0, w1, a01);
+                    var x1 = Vector512.Create(Unsafe.Add(ref x, colStride));
+                    a10 = Vector512.FusedMultiplyAdd(x1, w0, a10); a11 = Vector512.FusedMultiplyAdd(x1, w1, a11);
+                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * colStride));
+                    a20 = Vector512.FusedMultiplyAdd(x2, w0, a20); a21 = Vector512.FusedMultiplyAdd(x2, w1, a21);
+                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * colStride));
+                    a30 = Vector512.FusedMultiplyAdd(x3, w0, a30); a31 = Vector512.FusedMultiplyAdd(x3, w1, a31);
+                    var x4 = Vector512.Create(Unsafe.Add(ref x, 4 * colStride));
+                    a40 = Vector512.FusedMultiplyAdd(x4, w0, a40); a41 = Vector512.FusedMultiplyAdd(x4, w1, a41);
+                    var x5 = Vector512.Create(Unsafe.Add(ref x, 5 * colStride));
+                    a50 = Vector512.FusedMultiplyAdd(x5, w0, a50); a51 = Vector512.FusedMultiplyAdd(x5, w1, a51);
+                    var x6 = Vector512.Create(Unsafe.Add(ref x, 6 * colStride));
+                    a60 = Vector512.FusedMultiplyAdd(x6, w0, a60); a61 = Vector512.FusedMultiplyAdd(x6, w1, a61);
+                    var x7 = Vector512.Create(Unsafe.Add(ref x, 7 * colStride));
+                    a70 = Vector512.FusedMultiplyAdd(x7, w0, a70); a71 = Vector512.FusedMultiplyAdd(x7, w1, a71);
                 }
-                Add4(ref orf, r * outStride + o, a00, a01, a02, a03);
-                Add4(ref orf, (r + 1) * outStride + o, a10, a11, a12, a13);
-                Add4(ref orf, (r + 2) * outStride + o, a20, a21, a22, a23);
-                Add4(ref orf, (r + 3) * outStride + o, a30, a31, a32, a33);
+                ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
+                Add2(ref d, a00, a01);
+                Add2(ref Unsafe.Add(ref d, outStride), a10, a11);
+                Add2(ref Unsafe.Add(ref d, 2 * outStride), a20, a21);
+                Add2(ref Unsafe.Add(ref d, 3 * outStride), a30, a31);
+                Add2(ref Unsafe.Add(ref d, 4 * outStride), a40, a41);
+                Add2(ref Unsafe.Add(ref d, 5 * outStride), a50, a51);
+                Add2(ref Unsafe.Add(ref d, 6 * outStride), a60, a61);
+                Add2(ref Unsafe.Add(ref d, 7 * outStride), a70, a71);
+            }
+            for (; r + 2 <= m; r += 2)
+            {
+                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
+                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
+                for (int i = 0; i < n; i++)
+                {
+                    ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
+                    var w0 = Vector512.LoadUnsafe(ref w);
+                    var w1 = Vector512.LoadUnsafe(ref w, 16);
+                    var x0 = Vector512.Create(Unsafe.Add(ref c0, i));
+                    var x1 = Vector512.Create(Unsafe.Add(ref c0, i + colStride));
+                    a00 = Vector512.FusedMultiplyAdd(x0, w0, a00); a01 = Vector512.FusedMultiplyAdd(x0, w1, a01);
+                    a10 = Vector512.FusedMultiplyAdd(x1, w0, a10); a11 = Vector512.FusedMultiplyAdd(x1, w1, a11);
+                }
+                ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
+                Add2(ref d, a00, a01);
+                Add2(ref Unsafe.Add(ref d, outStride), a10, a11);
             }
             for (; r < m; r++)
             {
-                int b0 = r * colStride + col0;
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
+                Vector512<float> a00 = default, a01 = default;
                 for (int i = 0; i < n; i++)
                 {
-                    nuint wo = (nuint)(Unsafe.Add(ref kr, i) * opad + o);
-                    var x = Vector512.Create(Unsafe.Add(ref cr, b0 + i));
-                    a0 = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref wt, wo), a0);
-                    a1 = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref wt, wo + 16), a1);
-                    a2 = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref wt, wo + 32), a2);
-                    a3 = Vector512.FusedMultiplyAdd(x, Vector512.LoadUnsafe(ref wt, wo + 48), a3);
+                    ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
+                    var x0 = Vector512.Create(Unsafe.Add(ref c0, i));
+                    a00 = Vector512.FusedMultiplyAdd(x0, Vector512.LoadUnsafe(ref w), a00);
+                    a01 = Vector512.FusedMultiplyAdd(x0, Vector512.LoadUnsafe(ref w, 16), a01);
                 }
-                Add4(ref orf, r * outStride + o, a0, a1, a2, a3);
+                Add2(ref Unsafe.Add(ref orf, r * outStride + o), a00, a01);
             }
         }
         for (; o < opad; o += 16)
             for (int r = 0; r < m; r++)
             {
-                int b0 = r * colStride + col0;
+                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
                 Vector512<float> a0 = default;
                 for (int i = 0; i < n; i++)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref cr, b0 + i)), Vector512.LoadUnsafe(ref wt, (nuint)(Unsafe.Add(ref kr, i) * opad + o)), a0);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref c0, i)), Vector512.LoadUnsafe(ref wt, (nuint)(Unsafe.Add(ref kr, i) * opad + o)), a0);
                 ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
                 (Vector512.LoadUnsafe(ref d) + a0).StoreUnsafe(ref d);
             }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Add4(ref float dst, int at, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
+    private static void Add2(ref float d, Vector512<float> a0, Vector512<float> a1)
     {
-        ref float d = ref Unsafe.Add(ref dst, at);
         (Vector512.LoadUnsafe(ref d) + a0).StoreUnsafe(ref d);
         (Vector512.LoadUnsafe(ref d, 16) + a1).StoreUnsafe(ref d, 16);
-        (Vector512.LoadUnsafe(ref d, 32) + a2).StoreUnsafe(ref d, 32);
-        (Vector512.LoadUnsafe(ref d, 48) + a3).StoreUnsafe(ref d, 48);
     }
 }
