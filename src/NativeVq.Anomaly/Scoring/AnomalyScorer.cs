@@ -66,6 +66,22 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                 rec = o.Reconstruction.ToArray();
                 nll = prior.NllMap(o.Indices).ToArray();
             }
+            // Restorations of every image of the batch in one call: their lanes share each layer's per-position product.
+            var masks = new bool[n][];
+            var restored = new int[]?[n];
+            if (maps)
+            {
+                var requests = new List<RestoreRequest>();
+                for (int i = 0; i < n; i++)
+                {
+                    masks[i] = LatentScores.ResampleMask(nll.AsSpan(i * hw, hw).ToArray(), lat, lat, tau, options.Rule);
+                    if (masks[i].Contains(true))
+                        requests.Add(new RestoreRequest(codes.AsSpan(i * hw, hw).ToArray(), masks[i], options.Seed + (ulong)(seedByIndex ? indices[s + i] : 0) * 7919UL));
+                }
+                var all = restorer.RestoreAll(prior, requests, options.Restorations, options.Temperature);
+                for (int i = 0, r = 0; i < n; i++)
+                    if (masks[i].Contains(true)) restored[i] = all[r++];
+            }
             double sharedMs = clock.Elapsed.TotalMilliseconds / n;
             for (int i = 0; i < n; i++)
             {
@@ -79,10 +95,10 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                 int resampled = 0;
                 if (maps)
                 {
-                    var mask = LatentScores.ResampleMask(grid, lat, lat, tau, options.Rule);
+                    var mask = masks[i];
                     resampled = mask.Count(b => b);
                     // Nothing unlikely: every restoration is the reconstruction itself.
-                    var images = resampled == 0 ? [recon] : Restore(codes.AsSpan(i * hw, hw), mask, seedByIndex ? indices[s + i] : 0, lat, per);
+                    var images = resampled == 0 ? [recon] : Decode(restored[i]!, lat, per);
                     restoration = images[0];
                     var reference = options.Reference == MapReference.Input ? input : recon;
                     map = PixelMaps.Smooth(PixelMaps.FromRestorations(input, reference, images, c, size, options.SoftmaxWeights, options.WeightSharpness),
@@ -97,11 +113,10 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
         return results;
     }
 
-    /// <summary>S restorations of one image, decoded: [S][C·size·size].</summary>
-    private List<float[]> Restore(ReadOnlySpan<int> codes, bool[] mask, int imageIndex, int lat, int per)
+    /// <summary>The S restored code maps of one image [S·lat·lat], decoded: [S][C·size·size].</summary>
+    private List<float[]> Decode(int[] maps, int lat, int per)
     {
-        int hw = lat * lat, count = options.Restorations;
-        var maps = restorer.Restore(prior, codes, mask, count, options.Seed + (ulong)imageIndex * 7919UL, options.Temperature);
+        int count = maps.Length / (lat * lat);
         using var scope = new TensorScope();
         var decoded = vq.DecodeCodes(Tensor.FromArray(vq.Backend, maps, count, lat, lat)).ToArray();
         var list = new List<float[]>(count);

@@ -48,7 +48,7 @@ internal static class DemoCommand
             else if (CalibrationSplit.Read(run) is null) throw new UserError($"--eval-only: {run} holds no trained demo run (run the demo without --eval-only first)");
 
             Console.Error.WriteLine("demo 3/4: scoring generated test textures (half with scratches or spots) with restorations, calibrating, fitting baselines");
-            var (scorer, cal) = scoring.Load(r, run, backend, s);
+            var (scorer, cal, _) = scoring.Load(r, run, backend, s);
             var set = EvalSet.Synthetic(new SyntheticTextures(r.GetValue(tests), 32, s + 1_000_003, anomalyFraction: 0.5f));
             var result = AnomalyEvaluation.Run(scorer, set, EvalCommands.OpenReference(run, 32, 1), cal.HeldOutScores,
                 new EvaluationSettings { ImageScore = scoring.ImageScoreSpec(r), Seed = s }, EvalCommands.Progress());

@@ -41,8 +41,8 @@ internal static class EvalCommands
             string runDir = r.GetValue(model)!;
             if (r.GetValue(volumes.Volumes))
                 return VolumeCommands.Eval(r, volumes, scoring, runDir, r.GetValue(data)!, r.GetValue(output)!, backend, r.GetValue(seed));
-            var (scorer, cal) = scoring.Load(r, runDir, backend, r.GetValue(seed), !r.GetValue(noMaps));
-            var vqCfg = ModelStore.LoadVqVae(runDir, backend).Config;
+            var (scorer, cal, vq) = scoring.Load(r, runDir, backend, r.GetValue(seed), !r.GetValue(noMaps));
+            var vqCfg = vq.Config;
             var set = OpenEvalSet(r.GetValue(data)!, r.GetValue(format)!, r.GetValue(normalClass), vqCfg.ImageSize, vqCfg.ImageChannels);
             bool maps = !r.GetValue(noMaps);
             var reference = OpenReference(runDir, vqCfg.ImageSize, vqCfg.ImageChannels);

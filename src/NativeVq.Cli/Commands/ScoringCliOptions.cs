@@ -1,6 +1,7 @@
 using System.CommandLine;
 using NativeVq.Anomaly;
 using NativeVq.Anomaly.Scoring;
+using NativeVq.Models;
 using NativeVq.Models.Training;
 
 namespace NativeVq.Cli.Commands;
@@ -68,8 +69,11 @@ internal sealed class ScoringCliOptions
         var v => throw new UserError($"--restorer must be fast or naive, got '{v}'"),
     };
 
-    /// <summary>The scorer for a run folder: models, calibration, and the thresholds actually used.</summary>
-    public (AnomalyScorer Scorer, ModelStore.Calibration Calibration) Load(ParseResult r, string runDir, Backend backend, ulong seed, bool maps = true)
+    /// <summary>
+    /// The scorer for a run folder: models, calibration, and the thresholds actually used. The VQ-VAE is returned too,
+    /// so callers need not load it again (each load is another copy of its weights in memory).
+    /// </summary>
+    public (AnomalyScorer Scorer, ModelStore.Calibration Calibration, VqVae VqVae) Load(ParseResult r, string runDir, Backend backend, ulong seed, bool maps = true)
     {
         var vq = ModelStore.LoadVqVae(runDir, backend);
         var prior = ModelStore.LoadPrior(runDir, backend);
@@ -78,7 +82,7 @@ internal sealed class ScoringCliOptions
         var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, CreateRestorer(r));
         Describe(scorer.Lambda, scorer.Tau, o, vq.Config.ImageSize);
         Console.Error.WriteLine($"image score: {ImageScoreSpec(r, maps)}");
-        return (scorer, cal);
+        return (scorer, cal, vq);
     }
 
     /// <summary>The options of <see cref="AnomalyModel"/> (what `score` runs).</summary>
