@@ -105,7 +105,14 @@ public sealed class PixelSnail : Module
         var bg = BackgroundFor(n, h, w);
         foreach (var s in _stages)
         {
-            hs = s.Forward(hs, bg);
+            // Without a graph nothing inside a stage is needed once it returns: free its intermediates per stage
+            // (scoring at 16x16 / 128 channels otherwise holds every stage's ~20 activations until the caller's scope ends).
+            if (Autograd.IsEnabled || activations is not null) hs = s.Forward(hs, bg);
+            else
+            {
+                using var scope = new TensorScope();
+                hs = scope.Keep(s.Forward(hs, bg));
+            }
             activations?.Add(hs);
         }
         return Out.Forward(F.Elu(hs));
