@@ -50,7 +50,9 @@ public sealed class ScoringServer : IAsyncDisposable
         {
             k.Listen(options.Host, options.Port);
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            // Twice the application's limit: ImageIntake refuses at the limit, and Kestrel can still drain a body
+            // somewhat over it, so the client reads the 413 rather than a reset of a connection it is writing to.
+            k.Limits.MaxRequestBodySize = options.MaxBodyBytes > long.MaxValue / 2 ? long.MaxValue : 2 * options.MaxBodyBytes;
             k.Limits.MaxConcurrentConnections = options.MaxConnections;
             k.Limits.RequestHeadersTimeout = options.RequestHeadersTimeout;
             k.Limits.MinRequestBodyDataRate = new MinDataRate(options.MinBodyBytesPerSecond, options.MinBodyRateGrace);
