@@ -89,12 +89,10 @@ public sealed class ImageIntake(ServeOptions options)
             throw ApiError.UnsupportedMediaType($"Content-Type says {d.ToString().ToUpperInvariant()} but the body is a {format.ToString().ToUpperInvariant()} file");
         if (ImageValidation.HeaderSize(format, body) is var (w, h) && w * h > options.MaxPixels)
             throw ApiError.TooManyPixels($"the image is {w}x{h} = {w * h / 1e6:0.#} megapixels, above the limit of {options.MaxPixels / 1e6:0.#} (--max-pixels)");
-        DecodedImage img;
-        try { img = ImageIO.Decode(body, "request body", channels, options.MaxPixels); }
-        catch (UserError e) { throw ApiError.InvalidImage(e.Message); }
         var chw = new ImageF(channels, size, size);
-        // The same resize as `nativevq score` (DatasetOptions' default): central square crop, then resample.
-        Resample.ToChw(img.Pixels, img.Width, img.Height, img.Channels, chw.Data, size, ResizeMode.CropResize, nearest: false);
+        // The same decoding, validation and resize (central square crop, then resampling) as AnomalyModel.DecodeImage.
+        try { ImageIO.LoadInto(body, "request body", chw.Data, new ImageLoadOptions { Size = size, Channels = channels, MaxPixels = options.MaxPixels }); }
+        catch (UserError e) { throw ApiError.InvalidImage(e.Message); }
         return chw;
     }
 }

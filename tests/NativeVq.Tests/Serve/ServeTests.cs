@@ -3,21 +3,42 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using NativeVq.Anomaly;
 using NativeVq.Anomaly.Report;
+using NativeVq.Cpu;
 using NativeVq.Data;
 using NativeVq.Serve;
+using NativeVq.Tests.Support;
 
 namespace NativeVq.Tests.Serve;
 
 /// <summary>
-/// `nativevq serve` end to end: real Kestrel on 127.0.0.1 port 0, real HTTP, the tiny trained run. Training the
-/// run goes through the CLI, whose console the CLI tests capture: hence the console collection.
+/// `nativevq serve` end to end: real Kestrel on 127.0.0.1 port 0, real HTTP, the tiny trained run of the console
+/// collection.
 /// </summary>
 [Collection("console")]
-public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLifetime
+public sealed class ServeTests : IAsyncLifetime
 {
     private readonly List<ScoringServer> _servers = [];
     private readonly List<HttpClient> _clients = [];
+    private readonly AnomalyModelScorer _scorer;
+    /// <summary>PNG bodies: the run's 24 textures (half with a defect), then 8 of noise and flat grays.</summary>
+    private readonly IReadOnlyList<byte[]> _images;
+
+    public ServeTests(TinyRun run)
+    {
+        // Two restorations keep the maps cheap; everything else is the default of `nativevq serve`.
+        _scorer = AnomalyModelScorer.Load(run.Run, CpuBackend.Instance, new AnomalyModelOptions { Scoring = new() { Restorations = 2 } });
+        var pngs = Directory.GetFiles(run.Images, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToList();
+        var rng = new Random(5);
+        for (int i = 0; i < 8; i++)
+        {
+            var img = new ImageF(1, 16, 16);
+            for (int k = 0; k < img.Data.Length; k++) img.Data[k] = i % 2 == 0 ? rng.NextSingle() * 2 - 1 : i / 4f - 1;
+            pngs.Add(PngData.Encode(img));
+        }
+        _images = pngs;
+    }
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -25,13 +46,14 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     {
         foreach (var c in _clients) c.Dispose();
         foreach (var s in _servers) await s.DisposeAsync();
+        _scorer.Dispose();
     }
 
     private async Task<(ScoringServer Server, HttpClient Client)> Start(ServeOptions? options = null, IBatchScorer? scorer = null, bool ready = true)
     {
         var server = ScoringServer.Create((options ?? new ServeOptions()) with { Port = 0 });
         _servers.Add(server);
-        if (ready) server.SetModel(scorer ?? run.Scorer);
+        if (ready) server.SetModel(scorer ?? _scorer);
         await server.StartAsync();
         var client = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(60) };
         _clients.Add(client);
@@ -51,7 +73,7 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     private async Task AssertStillServing(HttpClient client)
     {
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
-        var r = await client.PostAsync("/v1/score", Body(run.Images[0]));
+        var r = await client.PostAsync("/v1/score", Body(_images[0]));
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
     }
 
@@ -68,22 +90,22 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     public async Task ScoresAnImageAsTheLibraryDoes()
     {
         var (_, client) = await Start();
-        var r = await client.PostAsync("/v1/score", Body(run.Images[3]));
+        var r = await client.PostAsync("/v1/score", Body(_images[3]));
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         var j = await Json(r);
-        var expected = run.Scorer.ScoreBatch([Decode(run.Images[3])], maps: false)[0];
+        var expected = _scorer.ScoreBatch([Decode(_images[3])], maps: false)[0];
         Assert.Equal(expected.Score, (double)j["score"]!);
-        Assert.Equal(run.Scorer.Threshold, (double)j["threshold"]!);
-        Assert.Equal(expected.Score > run.Scorer.Threshold, (bool)j["is_anomalous"]!);
+        Assert.Equal(_scorer.Threshold, (double)j["threshold"]!);
+        Assert.Equal(expected.Score > _scorer.Threshold, (bool)j["is_anomalous"]!);
         Assert.Null(j["map_png_base64"]);
 
         // ?map=png adds the heat map; /v1/map returns the same picture as image/png with the score in headers.
-        var withMap = await Json(await client.PostAsync("/v1/score?map=png", Body(run.Images[3])));
+        var withMap = await Json(await client.PostAsync("/v1/score?map=png", Body(_images[3])));
         var png = Convert.FromBase64String((string)withMap["map_png_base64"]!);
         Assert.Equal(expected.Score, (double)withMap["score"]!);
         var decoded = ImageIO.Decode(png, "map", 3);
         Assert.Equal((16, 16), (decoded.Width, decoded.Height));
-        var mapResponse = await client.PostAsync("/v1/map", Body(run.Images[3]));
+        var mapResponse = await client.PostAsync("/v1/map", Body(_images[3]));
         Assert.Equal("image/png", mapResponse.Content.Headers.ContentType?.MediaType);
         Assert.Equal(png, await mapResponse.Content.ReadAsByteArrayAsync());
         Assert.Equal(expected.Score, double.Parse(mapResponse.Headers.GetValues("X-Anomaly-Score").Single(), System.Globalization.CultureInfo.InvariantCulture));
@@ -91,8 +113,8 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
 
     private ImageF Decode(byte[] png)
     {
-        var img = new ImageF(run.Scorer.Channels, run.Scorer.ImageSize, run.Scorer.ImageSize);
-        ImageIO.LoadInto(png, "test", img.Data, new ImageLoadOptions { Size = run.Scorer.ImageSize, Channels = run.Scorer.Channels });
+        var img = new ImageF(_scorer.Channels, _scorer.ImageSize, _scorer.ImageSize);
+        ImageIO.LoadInto(png, "test", img.Data, new ImageLoadOptions { Size = _scorer.ImageSize, Channels = _scorer.Channels });
         return img;
     }
 
@@ -101,7 +123,7 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     {
         // A long gathering window makes the 8 concurrent requests share batches.
         var (batched, client) = await Start(new ServeOptions { MaxBatch = 8, MaxBatchDelayMs = 500 });
-        var images = run.Images.Take(4).Concat(run.Images.TakeLast(4)).ToArray();
+        var images = _images.Take(4).Concat(_images.TakeLast(4)).ToArray();
         var together = await Task.WhenAll(images.Select(async png => await Json(await client.PostAsync("/v1/score?map=png", Body(png)))));
         double batches = batched.Metrics.BatchSize.Count, imagesScored = batched.Metrics.BatchSize.Sum;
         Assert.Equal(8, imagesScored);
@@ -123,7 +145,7 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     public async Task EveryKindOfBadRequestGetsAJsonErrorAndTheServerKeepsServing()
     {
         var (server, client) = await Start(new ServeOptions { MaxBodyBytes = 4000, MaxPixels = 64 * 64 });
-        var png = run.Images[1];
+        var png = _images[1];
 
         await AssertError(await client.PostAsync("/v1/score", Body(Encoding.UTF8.GetBytes("hello, I am not a picture"))), HttpStatusCode.BadRequest, "not_an_image", "not a PNG, JPEG or BMP");
         await AssertError(await client.PostAsync("/v1/score", Body([])), HttpStatusCode.BadRequest, "not_an_image", "empty");
@@ -173,7 +195,7 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
         await body.ConnectAsync(server.Address!.Host, server.Address.Port);
         var bs = body.GetStream();
         await bs.WriteAsync(Encoding.ASCII.GetBytes($"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"));
-        await bs.WriteAsync(run.Images[0].AsMemory(0, 10));
+        await bs.WriteAsync(_images[0].AsMemory(0, 10));
         // Slow headers: half a request line, then nothing.
         using var headers = new TcpClient();
         await headers.ConnectAsync(server.Address.Host, server.Address.Port);
@@ -209,8 +231,8 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     public async Task BearerTokenIsRequiredExceptOnTheProbes()
     {
         var (_, client) = await Start(new ServeOptions { Token = "s3cret-token" });
-        await AssertError(await client.PostAsync("/v1/score", Body(run.Images[0])), HttpStatusCode.Unauthorized, "unauthorized", "bearer token");
-        var wrong = new HttpRequestMessage(HttpMethod.Post, "/v1/score") { Content = Body(run.Images[0]) };
+        await AssertError(await client.PostAsync("/v1/score", Body(_images[0])), HttpStatusCode.Unauthorized, "unauthorized", "bearer token");
+        var wrong = new HttpRequestMessage(HttpMethod.Post, "/v1/score") { Content = Body(_images[0]) };
         wrong.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "s3cret-tokem");
         await AssertError(await client.SendAsync(wrong), HttpStatusCode.Unauthorized, "unauthorized", "bearer token");
         Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/metrics")).StatusCode);
@@ -239,13 +261,13 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     [Fact]
     public async Task AFullQueueAnswers503WithRetryAfter()
     {
-        var gate = new GatedScorer(run.Scorer);
+        var gate = new GatedScorer(_scorer);
         var (server, client) = await Start(new ServeOptions { MaxQueue = 1, MaxBatch = 1, MaxBatchDelayMs = 0 }, gate);
-        var first = client.PostAsync("/v1/score", Body(run.Images[0]));
+        var first = client.PostAsync("/v1/score", Body(_images[0]));
         Assert.True(await gate.Entered.WaitAsync(TimeSpan.FromSeconds(30)));         // the worker holds the first image
-        var second = client.PostAsync("/v1/score", Body(run.Images[1]));
+        var second = client.PostAsync("/v1/score", Body(_images[1]));
         await WaitFor(() => server.Metrics.QueueDepth.Value == 1);       // the second waits in the queue
-        var third = await client.PostAsync("/v1/score", Body(run.Images[2]));
+        var third = await client.PostAsync("/v1/score", Body(_images[2]));
         await AssertError(third, HttpStatusCode.ServiceUnavailable, "queue_full", "queue is full");
         Assert.Equal("1", third.Headers.GetValues("Retry-After").Single());
 
@@ -258,9 +280,9 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
     [Fact]
     public async Task StoppingFinishesTheRequestsInFlight()
     {
-        var gate = new GatedScorer(run.Scorer);
+        var gate = new GatedScorer(_scorer);
         var (server, client) = await Start(new ServeOptions(), gate);
-        var inFlight = client.PostAsync("/v1/score", Body(run.Images[0]));
+        var inFlight = client.PostAsync("/v1/score", Body(_images[0]));
         Assert.True(await gate.Entered.WaitAsync(TimeSpan.FromSeconds(30)));
         var stopping = server.StopAsync();
         await Task.Delay(200);
@@ -278,12 +300,31 @@ public sealed class ServeTests(TinyRun run) : IClassFixture<TinyRun>, IAsyncLife
         var (server, client) = await Start(ready: false);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
         await AssertError(await client.GetAsync("/readyz"), HttpStatusCode.ServiceUnavailable, "not_ready", "loading");
-        await AssertError(await client.PostAsync("/v1/score", Body(run.Images[0])), HttpStatusCode.ServiceUnavailable, "not_ready", "loading");
-        server.SetModel(run.Scorer);
+        await AssertError(await client.PostAsync("/v1/score", Body(_images[0])), HttpStatusCode.ServiceUnavailable, "not_ready", "loading");
+        server.SetModel(_scorer);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/readyz")).StatusCode);
         var info = await Json(await client.GetAsync("/v1/model"));
         Assert.Equal(16, (int)info["image_size"]!);
         await AssertStillServing(client);
+    }
+
+    [Fact]
+    public void TheCommandRefusesBadOptionsAndAMissingRunInOneLine()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "nvq-no-such-run-" + Guid.NewGuid().ToString("N"));
+        var (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--port", "0", "--device", "cpu");
+        Assert.Equal(1, code);
+        Assert.Contains("does not exist", err);
+        (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--max-batch", "0");
+        Assert.Equal(1, code);
+        Assert.Contains("--max-batch must be at least 1", err);
+        (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--host", "example.com");
+        Assert.Equal(1, code);
+        Assert.Contains("--host must be an IP address", err);
+        (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--token-file", missing);
+        Assert.Equal(1, code);
+        Assert.Contains("--token-file", err);
+        Assert.DoesNotContain("   at ", err);
     }
 
     private static async Task WaitFor(Func<bool> condition)
