@@ -3,6 +3,7 @@
 # client twice (only good requests; then 10 % malformed ones), prints both JSON documents, stops the server with
 # SIGTERM (graceful: in-flight requests finish). Nothing but the .NET SDK is needed.
 # usage: bench/serve_load.sh RUN_DIR [CLIENTS=8 (1..64)] [SECONDS=15 (1..300)] [extra `nativevq serve` options...]
+# NO_BUILD=1 uses the Release binaries already built (dotnet build NativeVq.sln -c Release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:?usage: bench/serve_load.sh RUN_DIR [CLIENTS] [SECONDS] [serve options...]}
@@ -12,8 +13,10 @@ shift $(( $# < 3 ? $# : 3 ))
 [[ "$clients" =~ ^[0-9]+$ && "$clients" -ge 1 && "$clients" -le 64 ]] || { echo "CLIENTS must be 1..64" >&2; exit 2; }
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -ge 1 && "$seconds" -le 300 ]] || { echo "SECONDS must be 1..300" >&2; exit 2; }
 
-dotnet build -c Release src/NativeVq.Cli -v q -nologo >/dev/null
-dotnet build -c Release bench/NativeVq.ServeLoad -v q -nologo >/dev/null
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  dotnet build -c Release src/NativeVq.Cli -v q -nologo >/dev/null
+  dotnet build -c Release bench/NativeVq.ServeLoad -v q -nologo >/dev/null
+fi
 cli=src/NativeVq.Cli/bin/Release/net10.0/nativevq.dll
 load=bench/NativeVq.ServeLoad/bin/Release/net10.0/NativeVq.ServeLoad.dll
 

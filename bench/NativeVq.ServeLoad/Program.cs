@@ -7,8 +7,9 @@ using System.Text.Json.Nodes;
 using NativeVq.Data;
 using StbImageWriteSharp;
 
-// Load client for `nativevq serve` (bench/serve_load.sh runs it): N clients post images to /v1/score for T seconds,
-// each waiting for its answer before sending the next (closed loop), and one JSON document is printed: throughput,
+// Load client for `nativevq serve` (bench/serve_load.sh runs it): after a 3 s warm-up that is not counted, N clients
+// post images to /v1/score for T seconds, each waiting for its answer before sending the next (closed loop), and one
+// JSON document is printed: throughput, mean batch size,
 // latency percentiles of the good requests, error counts, the server's peak RSS. With --bad-fraction, that share
 // of requests is malformed (garbage, truncated PNG, wrong Content-Type, a body over the limit, too many pixels):
 // each must get a 4xx and no good request may fail. Loopback only; clients and duration are bounded.
@@ -25,34 +26,41 @@ long maxBody = (long)model["max_body_bytes"]!, maxPixels = (long)model["max_pixe
 
 var good = Requests.Good(size, channels, 64);
 var bad = Requests.Bad(good[0], maxBody, maxPixels);
-var results = new List<Sample>[o.Clients];
-var clock = Stopwatch.StartNew();
-var deadline = TimeSpan.FromSeconds(o.Seconds);
-await Task.WhenAll(Enumerable.Range(0, o.Clients).Select(c => Task.Run(async () =>
-{
-    var rng = new Random(1000 + c);
-    var mine = results[c] = [];
-    while (clock.Elapsed < deadline)
-    {
-        bool isBad = rng.NextDouble() < o.BadFraction;
-        var (kind, body, type) = isBad ? bad[rng.Next(bad.Length)] : ("good", good[rng.Next(good.Length)], "image/png");
-        var content = new ByteArrayContent(body);
-        content.Headers.ContentType = MediaTypeHeaderValue.Parse(type);
-        var t = Stopwatch.GetTimestamp();
-        int status;
-        try
-        {
-            using var r = await http.PostAsync(o.Map ? "/v1/score?map=png" : "/v1/score", content);
-            await r.Content.ReadAsByteArrayAsync();
-            status = (int)r.StatusCode;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException) { status = 0; }
-        mine.Add(new Sample(kind, status, Stopwatch.GetElapsedTime(t).TotalMilliseconds));
-    }
-})));
-double elapsed = clock.Elapsed.TotalSeconds;
+// Warm-up (not counted): the server's first requests run tier-0 JIT code.
+await Drive(TimeSpan.FromSeconds(o.WarmupSeconds));
+var (batches0, batched0) = await BatchCounts(http);
+var (all, elapsed) = await Drive(TimeSpan.FromSeconds(o.Seconds));
+var (batches1, batched1) = await BatchCounts(http);
 
-var all = results.SelectMany(r => r).ToList();
+async Task<(List<Sample> All, double Seconds)> Drive(TimeSpan deadline)
+{
+    var results = new List<Sample>[o.Clients];
+    var clock = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, o.Clients).Select(c => Task.Run(async () =>
+    {
+        var rng = new Random(1000 + c);
+        var mine = results[c] = [];
+        while (clock.Elapsed < deadline)
+        {
+            bool isBad = rng.NextDouble() < o.BadFraction;
+            var (kind, body, type) = isBad ? bad[rng.Next(bad.Length)] : ("good", good[rng.Next(good.Length)], "image/png");
+            var content = new ByteArrayContent(body);
+            content.Headers.ContentType = MediaTypeHeaderValue.Parse(type);
+            var t = Stopwatch.GetTimestamp();
+            int status;
+            try
+            {
+                using var r = await http.PostAsync(o.Map ? "/v1/score?map=png" : "/v1/score", content);
+                await r.Content.ReadAsByteArrayAsync();
+                status = (int)r.StatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException) { status = 0; }
+            mine.Add(new Sample(kind, status, Stopwatch.GetElapsedTime(t).TotalMilliseconds));
+        }
+    })));
+    return (results.SelectMany(r => r).ToList(), clock.Elapsed.TotalSeconds);
+}
+
 var goods = all.Where(s => s.Kind == "good").ToList();
 var ok = goods.Where(s => s.Status == 200).Select(s => s.Ms).Order().ToArray();
 var bads = all.Where(s => s.Kind != "good").ToList();
@@ -60,6 +68,7 @@ var doc = new JsonObject
 {
     ["clients"] = o.Clients,
     ["seconds"] = Math.Round(elapsed, 2),
+    ["warmup_seconds"] = o.WarmupSeconds,
     ["bad_fraction"] = o.BadFraction,
     ["maps"] = o.Map,
     ["image"] = $"{channels}x{size}x{size} PNG",
@@ -74,6 +83,7 @@ var doc = new JsonObject
         ["p50"] = Percentile(ok, 50), ["p95"] = Percentile(ok, 95), ["p99"] = Percentile(ok, 99),
         ["max"] = ok.Length > 0 ? Math.Round(ok[^1], 1) : null,
     },
+    ["mean_batch_size"] = batches1 > batches0 ? Math.Round((batched1 - batched0) / (batches1 - batches0), 2) : null,
     ["bad_requests"] = bads.Count,
     ["bad_by_kind_and_status"] = new JsonObject(bads.GroupBy(s => s.Kind).OrderBy(g => g.Key)
         .Select(g => KeyValuePair.Create(g.Key, (JsonNode?)ByStatus(g)))),
@@ -96,6 +106,15 @@ static double? PeakRssMb(int pid)
     if (!File.Exists(status)) return null;
     var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
     return line is null ? null : Math.Round(long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0, 1);
+}
+
+// Batches run and images scored so far, from the server's nativevq_batch_size histogram.
+static async Task<(double Batches, double Images)> BatchCounts(HttpClient http)
+{
+    var text = await http.GetStringAsync("/metrics");
+    double Value(string name) => text.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
+        .Select(l => double.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault();
+    return (Value("nativevq_batch_size_count"), Value("nativevq_batch_size_sum"));
 }
 
 static async Task<JsonNode> WaitReady(HttpClient http, TimeSpan limit)
@@ -155,12 +174,12 @@ internal static class Requests
     }
 }
 
-internal sealed record Args(string Url, int Clients, double Seconds, double BadFraction, bool Map, string? Token, int? ServerPid, double WaitReadySeconds)
+internal sealed record Args(string Url, int Clients, double Seconds, double BadFraction, bool Map, string? Token, int? ServerPid, double WaitReadySeconds, double WarmupSeconds)
 {
     public static Args? Parse(string[] a)
     {
         string? url = null, token = null;
-        int clients = 8; double seconds = 15, bad = 0, wait = 300; bool map = false; int? pid = null;
+        int clients = 8; double seconds = 15, bad = 0, wait = 300, warmup = 3; bool map = false; int? pid = null;
         try
         {
             for (int i = 0; i < a.Length; i++)
@@ -174,6 +193,7 @@ internal sealed record Args(string Url, int Clients, double Seconds, double BadF
                     case "--map": map = true; break;
                     case "--token-file": token = File.ReadAllText(a[++i]).Trim(); break;
                     case "--server-pid": pid = int.Parse(a[++i], CultureInfo.InvariantCulture); break;
+                    case "--warmup": warmup = double.Parse(a[++i], CultureInfo.InvariantCulture); break;
                     case "--wait-ready": wait = double.Parse(a[++i], CultureInfo.InvariantCulture); break;
                     default: throw new FormatException($"unknown argument '{a[i]}'");
                 }
@@ -181,14 +201,14 @@ internal sealed record Args(string Url, int Clients, double Seconds, double BadF
         }
         catch (Exception e) when (e is FormatException or IndexOutOfRangeException or IOException)
         {
-            Console.Error.WriteLine($"{e.Message}\nusage: NativeVq.ServeLoad --url http://127.0.0.1:PORT [--clients 1..64] [--seconds 1..300] [--bad-fraction 0..1] [--map] [--token-file F] [--server-pid PID]");
+            Console.Error.WriteLine($"{e.Message}\nusage: NativeVq.ServeLoad --url http://127.0.0.1:PORT [--clients 1..64] [--seconds 1..300] [--bad-fraction 0..1] [--warmup 0..60 (3)] [--map] [--token-file F] [--server-pid PID]");
             return null;
         }
-        if (url is null || clients is < 1 or > 64 || seconds is <= 0 or > 300 || bad is < 0 or > 1)
+        if (url is null || clients is < 1 or > 64 || seconds is <= 0 or > 300 || bad is < 0 or > 1 || warmup is < 0 or > 60)
         {
-            Console.Error.WriteLine("--url is required; --clients must be 1..64, --seconds 0..300, --bad-fraction 0..1");
+            Console.Error.WriteLine("--url is required; --clients must be 1..64, --seconds 0..300, --bad-fraction 0..1, --warmup 0..60");
             return null;
         }
-        return new Args(url, clients, seconds, bad, map, token, pid, wait);
+        return new Args(url, clients, seconds, bad, map, token, pid, wait, warmup);
     }
 }
