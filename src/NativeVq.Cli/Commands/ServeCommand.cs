@@ -59,7 +59,7 @@ internal static class ServeCommand
         {
             var backend = Cli.OpenDevice(device);
             scorer = AnomalyModelScorer.Load(runDir, backend, modelOptions);
-            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring);
+            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring, scorer.ImageSize);
             server.SetModel(scorer);
             Console.Error.WriteLine($"ready: {runDir} ({scorer.Channels}x{scorer.ImageSize}x{scorer.ImageSize}, threshold {scorer.Threshold:F3}) on {scorer.Device}; Ctrl+C stops");
             await server.WaitForShutdownAsync();
