@@ -20,6 +20,7 @@ public static class NativeVqCli
         root.Subcommands.Add(EvalCommands.MergeScores());
         root.Subcommands.Add(PriorCommands.Nll());
         root.Subcommands.Add(PriorCommands.Sample());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(DevicesCommand.Create());
         return root;
     }
