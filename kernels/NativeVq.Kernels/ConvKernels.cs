@@ -106,7 +106,7 @@ public sealed partial class IlgpuBackend
 
     protected override void Conv2dBackwardInputCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
     {
-        if (g.InputSize == 0) return;
+        if (g.InputSize == 0 || (UseTiledGemm && ConvBackwardInputTiled(dy, w, dx, g, GemmTile))) return;
         _convBackwardInput ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>(ConvKernels.BackwardInput);
         _convBackwardInput(g.InputSize, F(dy), F(w), F(dx), g);
     }

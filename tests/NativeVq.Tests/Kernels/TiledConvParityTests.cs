@@ -5,8 +5,8 @@ using NativeVq.Tests.Support;
 namespace NativeVq.Tests.Kernels;
 
 /// <summary>
-/// The implicit-GEMM conv kernels (forward, weight gradient) on the CPU accelerator against cpu, with small tiles so
-/// partial tiles occur in every dimension; y is poisoned with NaN (forward overwrites), dw starts non-zero (accumulates).
+/// The implicit-GEMM conv kernels (forward, input gradient, weight gradient) on the CPU accelerator against cpu, with small tiles so
+/// partial tiles occur in every dimension; y is poisoned with NaN (forward overwrites), dx and dw start non-zero (they accumulate).
 /// </summary>
 [Collection("ilgpu")]
 public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
@@ -21,7 +21,7 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
 
     [Theory]
     [MemberData(nameof(Geometries))]
-    public void ForwardAndWeightGradientMatchCpu(ConvGeom g, int tx, int ty, int bk)
+    public void ForwardAndGradientsMatchCpu(ConvGeom g, int tx, int ty, int bk)
     {
         var tile = new TiledGemmKernels.Tile(tx, ty, bk);
         var cpu = CpuBackend.Instance;
@@ -32,9 +32,11 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
         {
             var y = Tensor.Full(be, float.NaN, g.N, g.Cout, g.Hout, g.Wout);
             var dw = Tensor.Full(be, 0.5f, g.Cout, g.Cin, g.KH, g.KW);
+            var dx = Tensor.Full(be, 0.25f, g.N, g.Cin, g.H, g.W);
             if (be is IlgpuBackend ib)
             {
                 Assert.True(ib.ConvForwardTiled(t[0], t[1], y, g, tile));
+                Assert.True(ib.ConvBackwardInputTiled(t[2], t[1], dx, g, tile));
                 // Twice: once split as on a GPU (pieces of the reduction summed in order), once with 3 pieces.
                 Assert.True(ib.ConvBackwardWeightTiled(t[0], t[2], dw, g, tile));
                 Assert.True(ib.ConvBackwardWeightTiled(t[0], t[2], dw, g, tile, splits: 3));
@@ -42,17 +44,18 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
             else
             {
                 be.Conv2dForward(t[0], t[1], null, y, g);
+                be.Conv2dBackwardInput(t[2], t[1], dx, g);
                 be.Conv2dBackwardWeight(t[0], t[2], dw, g);
                 be.Conv2dBackwardWeight(t[0], t[2], dw, g);
             }
-            return [y, dw];
+            return [y, dx, dw];
         });
     }
 
     [Fact]
     public void BackendConvUsesTheTiledKernelsWhenAsked()
     {
-        // What cuda does: Backend.Conv2dForward / BackwardWeight through the implicit GEMM (bias added after).
+        // What cuda does: Backend.Conv2dForward / BackwardWeight / BackwardInput through the implicit GEMM (bias added after).
         var g = ConvGeom.Create(2, 3, 5, 5, 4, 3, 1, 1);
         var cpu = CpuBackend.Instance;
         var x = GradCheck.Random(cpu, 4, 2, 3, 5, 5);
@@ -67,7 +70,9 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
                 be.Conv2dForward(t[0], t[1], t[2], y, g);
                 var dw = Tensor.Zeros(be, 4, 3, 3, 3);
                 be.Conv2dBackwardWeight(t[0], y, dw, g);
-                return [y, dw];
+                var dx = Tensor.Full(be, 0.5f, 2, 3, 5, 5);
+                be.Conv2dBackwardInput(y, t[1], dx, g);
+                return [y, dw, dx];
             });
         }
         finally { ilgpu.Backend.UseTiledGemm = false; }
