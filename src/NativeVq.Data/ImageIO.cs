@@ -44,51 +44,39 @@ public static class ImageIO
     /// <summary>Files above this size are refused before being read (a 40 MP image is far smaller, even as BMP).</summary>
     public const long MaxFileBytes = 1L << 30;
 
-    /// <summary>Width, height and channel count of an image from its header only (no decoding).</summary>
-    public static (int Width, int Height, int Channels) ReadInfo(string path)
+    /// <summary>
+    /// Width, height and channel count of an image from its header, with the same checks and messages as
+    /// <see cref="Decode(byte[], string, int, long)"/> (format, header validity, pixel limit, container) but no decoding.
+    /// </summary>
+    public static (int Width, int Height, int Channels) ReadInfo(string path, long maxPixels = ImageLoadOptions.DefaultMaxPixels)
     {
-        using var s = OpenRead(path);
-        try
-        {
-            var info = ImageInfo.FromStream(s) ?? throw new UserError($"{path}: not a PNG, JPEG or BMP image");
-            return (info.Width, info.Height, ComponentCount(info.ColorComponents));
-        }
-        catch (UserError) { throw; }
-        catch (Exception e) { throw DecodeError(path, e); }
+        var bytes = ReadFile(path);
+        var (format, info) = Header(bytes, path, maxPixels);
+        var problem = ImageValidation.Check(format, bytes);
+        if (problem is not null) throw new UserError($"{path}: {format.ToString().ToUpperInvariant()} file is {problem}");
+        if (info is null) { var d = Decode(bytes, path, 3, maxPixels); return (d.Width, d.Height, d.SourceChannels); }
+        return (info.Value.Width, info.Value.Height, ComponentCount(info.Value.ColorComponents));
     }
 
     /// <summary>Reads and decodes <paramref name="path"/> into <paramref name="channels"/> (1 or 3) 8-bit channels.</summary>
     public static DecodedImage Decode(string path, int channels, long maxPixels = ImageLoadOptions.DefaultMaxPixels)
+        => Decode(ReadFile(path), path, channels, maxPixels);
+
+    private static byte[] ReadFile(string path)
     {
-        byte[] bytes;
-        using (var s = OpenRead(path))
-        {
-            if (s.Length > MaxFileBytes) throw new UserError($"{path}: file is {s.Length >> 20} MiB, more than the {MaxFileBytes >> 20} MiB an image may have");
-            bytes = new byte[s.Length];
-            s.ReadExactly(bytes);
-        }
-        return Decode(bytes, path, channels, maxPixels);
+        using var s = OpenRead(path);
+        if (s.Length > MaxFileBytes) throw new UserError($"{path}: file is {s.Length >> 20} MiB, more than the {MaxFileBytes >> 20} MiB an image may have");
+        var bytes = new byte[s.Length];
+        s.ReadExactly(bytes);
+        return bytes;
     }
 
     /// <summary>Decodes an in-memory file; <paramref name="path"/> only names it in messages.</summary>
     public static DecodedImage Decode(byte[] bytes, string path, int channels, long maxPixels = ImageLoadOptions.DefaultMaxPixels)
     {
         if (channels is not (1 or 3)) throw new ArgumentException($"channels must be 1 or 3, not {channels}");
-        var format = ImageValidation.Sniff(bytes)
-            ?? throw new UserError($"{path}: not a PNG, JPEG or BMP image ({(bytes.Length == 0 ? "empty file" : "unknown signature")})");
+        var (format, _) = Header(bytes, path, maxPixels);
         string kind = format.ToString().ToUpperInvariant();
-
-        // 1. Header first: refuse huge images before anything allocates their pixels.
-        ImageInfo? info;
-        try { using var ms = new MemoryStream(bytes, writable: false); info = ImageInfo.FromStream(ms); }
-        catch (Exception e) { throw DecodeError(path, e, kind); }
-        var own = ImageValidation.HeaderSize(format, bytes);
-        long w = info?.Width ?? own?.Width ?? 0, h = info?.Height ?? own?.Height ?? 0;
-        if (own is { } o) { w = Math.Max(w, o.Width); h = Math.Max(h, o.Height); }
-        if (info is null && own is null) throw new UserError($"{path}: {kind} header is unreadable (damaged file)");
-        if (w <= 0 || h <= 0) throw new UserError($"{path}: {kind} header gives an empty image ({w}x{h})");
-        if (w * h > maxPixels)
-            throw new UserError($"{path}: image is {w}x{h} = {w * h / 1e6:0.#} megapixels, above the limit of {maxPixels / 1e6:0.#} (raise the pixel limit option to load it)");
 
         // 2. Container structure: stb would decode a truncated JPEG/BMP silently and ignores PNG CRCs.
         var problem = ImageValidation.Check(format, bytes);
@@ -101,6 +89,30 @@ public static class ImageIO
         if (img is null || img.Data is null || img.Width <= 0 || img.Height <= 0 || img.Data.Length < (long)img.Width * img.Height * channels)
             throw new UserError($"{path}: {kind} decoder returned no pixels (damaged file)");
         return new DecodedImage(img.Width, img.Height, channels, ComponentCount(img.SourceComp), format, img.Data);
+    }
+
+    /// <summary>
+    /// Step 1 of every read: the format from the signature, a valid header, and the pixel limit, before anything
+    /// allocates pixels. Each failure names its own cause (an invalid PNG header is not "not an image").
+    /// </summary>
+    private static (ImageFormat Format, ImageInfo? Info) Header(byte[] bytes, string path, long maxPixels)
+    {
+        var format = ImageValidation.Sniff(bytes)
+            ?? throw new UserError($"{path}: not a PNG, JPEG or BMP image ({(bytes.Length == 0 ? "empty file" : "unknown signature")})");
+        string kind = format.ToString().ToUpperInvariant();
+        var headerProblem = ImageValidation.CheckHeader(format, bytes);
+        if (headerProblem is not null) throw new UserError($"{path}: {kind} header is invalid ({headerProblem})");
+        ImageInfo? info;
+        try { using var ms = new MemoryStream(bytes, writable: false); info = ImageInfo.FromStream(ms); }
+        catch (Exception e) { throw DecodeError(path, e, kind); }
+        var own = ImageValidation.HeaderSize(format, bytes);
+        long w = info?.Width ?? own?.Width ?? 0, h = info?.Height ?? own?.Height ?? 0;
+        if (own is { } o) { w = Math.Max(w, o.Width); h = Math.Max(h, o.Height); }
+        if (info is null && own is null) throw new UserError($"{path}: {kind} header is unreadable (damaged file)");
+        if (w <= 0 || h <= 0) throw new UserError($"{path}: {kind} header gives an empty image ({w}x{h})");
+        if (w * h > maxPixels)
+            throw new UserError($"{path}: image is {w}x{h} = {w * h / 1e6:0.#} megapixels, above the limit of {maxPixels / 1e6:0.#} (raise the pixel limit option to load it)");
+        return (format, info);
     }
 
     /// <summary>
@@ -180,13 +192,14 @@ public static class ImageIO
 
     public static void SavePng(string path, ImageF image) => SavePng(path, image.Data, image.Channels, image.Height, image.Width);
 
-    /// <summary>Writes through <c>path.tmp</c> and renames over <paramref name="path"/>; no partial file is left behind.</summary>
+    /// <summary>Writes through a uniquely named temporary file and renames it over <paramref name="path"/>; no partial file is left behind.</summary>
     public static void WriteAtomic(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var tmp = full + ".tmp";
+        if (!string.IsNullOrEmpty(dir)) OutputPath.CreateFolder(dir, $"{path}: cannot write", probeWrite: false);
+        if (Directory.Exists(full)) throw new UserError($"{path}: cannot write: it is a folder");
+        var tmp = OutputPath.TempFor(full);
         try
         {
             using (var s = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))

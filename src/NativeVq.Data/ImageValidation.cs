@@ -30,6 +30,24 @@ internal static class ImageValidation
         _ => "unknown format",
     };
 
+    /// <summary>
+    /// Header fields that make the file undecodable whatever follows (PNG: IHDR first with 13 bytes, a bit depth
+    /// allowed for the colour type, compression/filter/interlace methods 0/0/0-1). Null when the header is sound or
+    /// too short to tell (the container check reports truncation).
+    /// </summary>
+    public static string? CheckHeader(ImageFormat format, ReadOnlySpan<byte> b)
+    {
+        if (format != ImageFormat.Png || b.Length < 33) return null;
+        if (!b.Slice(12, 4).SequenceEqual("IHDR"u8) || BinaryPrimitives.ReadUInt32BigEndian(b[8..]) != 13)
+            return "the first chunk is not a 13-byte IHDR";
+        int depth = b[24], colour = b[25];
+        int[]? allowed = colour switch { 0 => [1, 2, 4, 8, 16], 2 or 4 or 6 => [8, 16], 3 => [1, 2, 4, 8], _ => null };
+        if (allowed is null) return $"colour type {colour} does not exist (0, 2, 3, 4 or 6)";
+        if (!allowed.Contains(depth)) return $"bit depth {depth} is not allowed with colour type {colour} (allowed: {string.Join(", ", allowed)})";
+        if (b[26] != 0 || b[27] != 0 || b[28] > 1) return $"unknown compression/filter/interlace method {b[26]}/{b[27]}/{b[28]}";
+        return null;
+    }
+
     /// <summary>Width and height from the container header (our own parse, used beside stb's ImageInfo).</summary>
     public static (long Width, long Height)? HeaderSize(ImageFormat format, ReadOnlySpan<byte> b)
     {
@@ -73,7 +91,7 @@ internal static class ImageValidation
             uint len = BinaryPrimitives.ReadUInt32BigEndian(b[pos..]);
             if (len > int.MaxValue) return $"corrupt (chunk length {len} at byte {pos})";
             var type = b.Slice(pos + 4, 4);
-            string name = System.Text.Encoding.ASCII.GetString(type);
+            string name = new(type.ToArray().Select(c => c is >= 0x20 and < 0x7F ? (char)c : '?').ToArray());   // damaged names stay printable
             if (pos + 12L + len > b.Length) return $"truncated (chunk {name} at byte {pos} needs {len} bytes, file ends at byte {b.Length})";
             uint crc = BinaryPrimitives.ReadUInt32BigEndian(b[(pos + 8 + (int)len)..]);
             if (Crc32(b.Slice(pos + 4, 4 + (int)len)) != crc) return $"corrupt (CRC mismatch in chunk {name} at byte {pos})";

@@ -33,6 +33,12 @@ public sealed class EvalSet
     public static EvalSet OneVsRest(IImageDataset allDigits, int normalClass)
     {
         var (_, test) = allDigits.SplitPerLabel(0.8);
+        // One-vs-rest needs both sides: without them AUROC is undefined (NaN), which must not pass as a result.
+        var present = Enumerable.Range(0, test.Count).Select(test.LabelOf).Distinct().Order().ToList();
+        if (!present.Contains(normalClass))
+            throw new UserError($"--normal-class {normalClass}: the test data holds no image of class {normalClass} (classes present: {string.Join(", ", present)})");
+        if (present.Count < 2)
+            throw new UserError($"--normal-class {normalClass}: the test data holds only class {normalClass}, so there is nothing anomalous to evaluate");
         return new EvalSet($"MNIST one-vs-rest, normal class {normalClass} (held-out 20 % of each class)", test,
             Enumerable.Range(0, test.Count).Select(i => test.LabelOf(i) == normalClass ? "good" : $"digit{test.LabelOf(i)}").ToArray(),
             _ => null);

@@ -188,6 +188,7 @@ public static class NvqFile
 
     private static NvqCheckpoint Parse(string path, bool headerOnly)
     {
+        if (Directory.Exists(path)) throw new UserError($"{path}: is a folder, expected a checkpoint file (.nvq)");
         byte[] data;
         try
         {
@@ -219,33 +220,61 @@ public static class NvqFile
         if (headerLen > MaxHeaderBytes) throw Bad($"corrupt (header length {headerLen})");
         if (data.Length < Prelude + headerLen) throw Bad($"truncated (file has {data.Length} bytes, the header alone needs {Prelude + headerLen})");
 
-        JsonObject header;
+        long payloadStart = Prelude + headerLen;
+        bool verified = false;
+        if (!headerOnly)
+        {
+            // The checksum first: it covers the header too, so a damaged byte anywhere is reported as damage
+            // rather than as whatever the JSON parser makes of it.
+            if (data.Length < payloadStart + DigestBytes) throw Bad($"truncated (file has {data.Length} bytes, the header and checksum alone need {payloadStart + DigestBytes})");
+            int hashed = data.Length - DigestBytes;
+            if (!SHA256.HashData(data.AsSpan(0, hashed)).AsSpan().SequenceEqual(data.AsSpan(hashed, DigestBytes)))
+                throw Bad(LengthProblem(data, (int)headerLen) ?? "corrupt (SHA-256 checksum mismatch: the file was damaged after it was written)");
+            verified = true;
+        }
+        try { return ParseHeader(path, data, version, (int)headerLen, payloadStart, verified); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException or OverflowException or KeyNotFoundException or NullReferenceException)
+        {
+            throw Bad($"corrupt header ({ImageIO.OneLine(e.Message)})");
+        }
+    }
+
+    /// <summary>When the checksum fails, a file of the wrong length (cut short, bytes appended) says so, if its header is readable.</summary>
+    private static string? LengthProblem(byte[] data, int headerLen)
+    {
         try
         {
-            header = JsonNode.Parse(data.AsSpan(Prelude, (int)headerLen), documentOptions: new JsonDocumentOptions { MaxDepth = 256 }) as JsonObject
-                ?? throw Bad("corrupt header (not a JSON object)");
+            var json = data.AsSpan(Prelude, headerLen);
+            if (!System.Text.Unicode.Utf8.IsValid(json) || JsonNode.Parse(json) is not JsonObject h || Long(h, "payload_bytes") is not long pb || pb < 0) return null;
+            long expected = Prelude + headerLen + pb + DigestBytes;
+            if (data.Length < expected) return $"truncated (file has {data.Length} bytes, expected {expected})";
+            if (data.Length > expected) return $"corrupt ({data.Length - expected} unexpected bytes after the checksum)";
+            return null;
         }
-        catch (JsonException e) { throw Bad($"corrupt header ({ImageIO.OneLine(e.Message)})"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException) { return null; }
+    }
+
+    private static NvqCheckpoint ParseHeader(string path, byte[] data, uint version, int headerLen, long payloadStart, bool verified)
+    {
+        UserError Bad(string what) => new($"{path}: {what}");
+        var json = data.AsSpan(Prelude, headerLen);
+        if (!System.Text.Unicode.Utf8.IsValid(json)) throw Bad("corrupt header (not valid UTF-8 text)");
+        var header = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { MaxDepth = 256 }) as JsonObject
+            ?? throw Bad("corrupt header (not a JSON object)");
 
         string kind = Str(header, "kind") ?? throw Bad("corrupt header (no kind)");
         var config = header["config"] as JsonObject ?? throw Bad("corrupt header (config is not an object)");
         var training = header["training"] as JsonObject ?? new JsonObject();
         long payloadBytes = Long(header, "payload_bytes") ?? throw Bad("corrupt header (no payload_bytes)");
         if (header["tensors"] is not JsonArray table) throw Bad("corrupt header (no tensor table)");
-        long payloadStart = Prelude + headerLen;
 
         var tensors = new List<NvqTensor>();
         var names = new HashSet<string>(StringComparer.Ordinal);
-        bool verified = false;
-        if (!headerOnly)
+        if (verified)
         {
             long expected = payloadStart + payloadBytes + DigestBytes;
-            if (data.Length < expected) throw Bad($"truncated (file has {data.Length} bytes, expected {expected})");
+            if (payloadBytes < 0 || data.Length < expected) throw Bad($"truncated (file has {data.Length} bytes, expected {expected})");
             if (data.Length > expected) throw Bad($"corrupt ({data.Length - expected} unexpected bytes after the checksum)");
-            var digest = SHA256.HashData(data.AsSpan(0, (int)(payloadStart + payloadBytes)));
-            if (!digest.AsSpan().SequenceEqual(data.AsSpan((int)(payloadStart + payloadBytes), DigestBytes)))
-                throw Bad("corrupt (SHA-256 checksum mismatch: the file was damaged after it was written)");
-            verified = true;
         }
         foreach (var node in table)
         {
@@ -264,9 +293,9 @@ public static class NvqFile
             try
             {
                 shape = sa.Select(d => d!.GetValue<int>()).ToArray();
-                foreach (var d in shape) { if (d < 0) throw new FormatException(); numel *= d; }
+                foreach (var d in shape) { if (d < 0) throw new FormatException(); numel = checked(numel * d); }
             }
-            catch (Exception ex) when (ex is FormatException or InvalidOperationException or NullReferenceException)
+            catch (Exception ex) when (ex is FormatException or InvalidOperationException or NullReferenceException or OverflowException)
             { throw Bad($"corrupt tensor table (tensor '{name}' has a bad shape)"); }
             long off = Long(e, "offset") ?? -1, nb = Long(e, "nbytes") ?? -1;
             if (nb != 4 * numel || off < 0 || off + nb > payloadBytes)

@@ -36,9 +36,12 @@ public static class DatasetFactory
     public static IImageDataset Open(string path, DatasetOptions o)
     {
         var format = o.Format is null or "auto" ? Detect(path) : o.Format.ToLowerInvariant();
+        if (o.NormalClass is not null && format != "idx")
+            throw new UserError($"{path}: --normal-class selects a digit class of IDX data; this is {(format == "mvtec" ? "an MVTec category" : "a folder of images")}, which has no classes (drop --normal-class)");
         switch (format)
         {
             case "idx":
+                if (o.NormalClass is int c && c is < 0 or > 9) throw new UserError($"normal class must be a digit 0-9, got {c}");
                 return IdxDataset.Open(path, o.Size, o.Channels == 0 ? 1 : o.Channels, o.NormalClass, o.ExcludeClass, o.IdxFit, o.IdxPrefix);
             case "mvtec":
             {
@@ -49,7 +52,7 @@ public static class DatasetFactory
                     _ => throw new UserError($"MVTec split must be train or test, not '{o.Split}'"),
                 };
                 var probe = o.Channels == 0 ? new MvtecDataset(path, split, ImageOptions(o, 1)) : null;
-                int ch = o.Channels == 0 ? ProbeChannels(probe!.PathOf(0)) : o.Channels;
+                int ch = o.Channels == 0 ? ProbeChannels(probe!.PathOf(0), o.MaxPixels) : o.Channels;
                 return new MvtecDataset(path, split, ImageOptions(o, ch), o.Notice);
             }
             case "nifti":
@@ -58,7 +61,7 @@ public static class DatasetFactory
             case "folder":
             {
                 var probe = o.Channels == 0 ? new FolderDataset(path, ImageOptions(o, 1)) : null;
-                int ch = o.Channels == 0 ? ProbeChannels(probe!.PathOf(0)) : o.Channels;
+                int ch = o.Channels == 0 ? ProbeChannels(probe!.PathOf(0), o.MaxPixels) : o.Channels;
                 return new FolderDataset(path, ImageOptions(o, ch), o.Notice);
             }
             default:
@@ -91,5 +94,5 @@ public static class DatasetFactory
         => new() { Size = o.Size, Channels = channels, Resize = o.Resize, MaxPixels = o.MaxPixels };
 
     /// <summary>1 for a grayscale first image, 3 for colour (header only).</summary>
-    private static int ProbeChannels(string path) => ImageIO.ReadInfo(path).Channels >= 3 ? 3 : 1;
+    private static int ProbeChannels(string path, long maxPixels) => ImageIO.ReadInfo(path, maxPixels).Channels >= 3 ? 3 : 1;
 }

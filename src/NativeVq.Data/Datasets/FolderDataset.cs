@@ -39,17 +39,50 @@ public abstract class ImageFileDataset : IImageDataset
             Notice?.Invoke($"{path}: converted {conversion} (further conversions are not reported)");
     }
 
-    /// <summary>Image files under <paramref name="dir"/>, recursive, in ordinal order of their relative paths.</summary>
-    protected static string[] ListImages(string dir, bool recursive = true)
+    /// <summary>
+    /// Image files under <paramref name="dir"/> (recursive by default), in ordinal order of their relative paths.
+    /// Folder links are followed once per real folder: a link whose target lies inside <paramref name="dir"/> (a
+    /// loop, or a second name for a folder the walk lists anyway) is skipped, and so is a second link to the same
+    /// outside folder. Files whose names are not valid UTF-8 cannot be opened by name from .NET: they are skipped
+    /// and reported through <paramref name="notice"/>.
+    /// </summary>
+    protected static string[] ListImages(string dir, bool recursive = true, Action<string>? notice = null)
     {
-        var opt = new EnumerationOptions { RecurseSubdirectories = recursive, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System, MatchCasing = MatchCasing.CaseInsensitive };
-        var files = Directory.EnumerateFiles(dir, "*", opt)
-            .Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Select(f => Path.GetRelativePath(dir, f))
-            .ToArray();
+        var opt = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.Hidden | FileAttributes.System, MatchCasing = MatchCasing.CaseInsensitive };
+        var root = FileLinks.RealPath(dir);
+        var seen = new HashSet<string>(StringComparer.Ordinal) { root };
+        var files = new List<string>();
+        var unreadable = new List<string>();
+        var skippedLinks = new List<string>();
+        void Walk(string folder)
+        {
+            foreach (var f in Directory.EnumerateFiles(folder, "*", opt))
+            {
+                if (!Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())) continue;
+                // .NET turns undecodable name bytes into U+FFFD; such a path no longer names the file.
+                if (f.Contains('\uFFFD') && !File.Exists(f)) { unreadable.Add(Path.GetRelativePath(dir, f)); continue; }
+                files.Add(Path.GetRelativePath(dir, f));
+            }
+            if (!recursive) return;
+            foreach (var sub in Directory.EnumerateDirectories(folder, "*", opt).Order(StringComparer.Ordinal))
+            {
+                if (new DirectoryInfo(sub).LinkTarget is not null)
+                {
+                    var real = FileLinks.RealPath(sub);
+                    if (FileLinks.IsInside(real, root) || !seen.Add(real)) { skippedLinks.Add(Path.GetRelativePath(dir, sub)); continue; }
+                }
+                Walk(sub);
+            }
+        }
+        Walk(dir);
+        if (unreadable.Count > 0)
+            notice?.Invoke($"{dir}: skipped {unreadable.Count} image file(s) whose names are not valid UTF-8 and cannot be opened (rename them): {string.Join(", ", unreadable.Take(3))}");
+        if (skippedLinks.Count > 0)
+            notice?.Invoke($"{dir}: did not follow {skippedLinks.Count} folder link(s) to folders already listed (loops or duplicates): {string.Join(", ", skippedLinks.Take(3))}");
+        var result = files.ToArray();
         // Ordinal on '/'-normalised paths: the same order on every machine and file system.
-        Array.Sort(files, (a, b) => string.CompareOrdinal(a.Replace('\\', '/'), b.Replace('\\', '/')));
-        return files;
+        Array.Sort(result, (a, b) => string.CompareOrdinal(a.Replace('\\', '/'), b.Replace('\\', '/')));
+        return result;
     }
 }
 
@@ -63,7 +96,7 @@ public sealed class FolderDataset : ImageFileDataset
         if (File.Exists(root)) throw new UserError($"{root}: is a file; a folder dataset needs a folder of images");
         if (!Directory.Exists(root)) throw new UserError($"{root}: folder not found");
         Root = Path.GetFullPath(root);
-        _relative = ListImages(Root);
+        _relative = ListImages(Root, notice: notice);
         if (_relative.Length == 0) throw new UserError($"{root}: no images found (looked for {string.Join(", ", Extensions)} in all subfolders)");
     }
 

@@ -42,6 +42,8 @@ public sealed class IdxDataset : IImageDataset
         Fit = fit == IdxFit.Auto ? (size >= _rows && size >= _cols ? IdxFit.Pad : IdxFit.Resize) : fit;
         if (Fit == IdxFit.Pad && (size < _rows || size < _cols))
             throw new UserError($"{imagesPath}: cannot pad {_cols}x{_rows} digits to {size}x{size}; use a size ≥ {Math.Max(_rows, _cols)} or resize");
+        if (normalClass is int want && !Enumerable.Range(0, n).Any(i => LabelAt(i) == want))
+            throw new UserError($"{labelsPath}: holds no image of class {want} (classes present: {string.Join(", ", Enumerable.Range(0, n).Select(LabelAt).Distinct().Order())})");
         var keep = Enumerable.Range(0, n);
         if (normalClass is int nc) keep = keep.Where(i => LabelAt(i) == nc);
         if (excludeClass is int ec) keep = keep.Where(i => LabelAt(i) != ec);
@@ -167,6 +169,7 @@ public sealed class IdxDataset : IImageDataset
         long need = 16 + n * r * c;
         if (b.Length < need) throw new UserError($"{path}: truncated: header announces {n} images of {c}x{r} ({need} bytes), data has {b.Length}");
         if (b.Length > need) throw new UserError($"{path}: {b.Length - need} unexpected bytes after {n} images of {c}x{r}");
+        if (n == 0) throw new UserError($"{path}: the IDX header declares 0 images");
         return ((int)n, (int)r, (int)c);
     }
 
@@ -178,6 +181,8 @@ public sealed class IdxDataset : IImageDataset
             throw new UserError($"{path}: bad magic number 0x{magic:X8}, expected 0x00000801 (IDX1 uint8 labels){(magic == 0x803 ? "; this is an images file" : "")}");
         long n = BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(4));
         if (b.Length != 8 + n) throw new UserError($"{path}: header announces {n} labels, data has {b.Length - 8} bytes");
+        for (int i = 8; i < b.Length; i++)
+            if (b[i] > 9) throw new UserError($"{path}: label {b[i]} of image {i - 8} is not a digit 0-9");
         return (int)n;
     }
 }

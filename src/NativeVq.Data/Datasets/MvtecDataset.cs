@@ -11,6 +11,7 @@ public enum MvtecSplit { Train, Test }
 public sealed class MvtecDataset : ImageFileDataset
 {
     private readonly (string Relative, string Defect)[] _items;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> _emptyMasksReported = new();
 
     public MvtecDataset(string categoryRoot, MvtecSplit split, ImageLoadOptions options, Action<string>? notice = null) : base(options, notice)
     {
@@ -27,7 +28,7 @@ public sealed class MvtecDataset : ImageFileDataset
         var items = new List<(string, string)>();
         if (split == MvtecSplit.Train)
         {
-            foreach (var f in ListImages(Path.Combine(Root, "train", "good"), recursive: false))
+            foreach (var f in ListImages(Path.Combine(Root, "train", "good"), recursive: false, notice))
                 items.Add((Path.Combine("train", "good", f), "good"));
         }
         else
@@ -35,7 +36,7 @@ public sealed class MvtecDataset : ImageFileDataset
             var testDir = Path.Combine(Root, "test");
             if (!Directory.Exists(testDir)) throw new UserError($"{categoryRoot}: has no test/ folder");
             foreach (var d in Directory.GetDirectories(testDir).Select(Path.GetFileName).Order(StringComparer.Ordinal))
-                foreach (var f in ListImages(Path.Combine(testDir, d!), recursive: false))
+                foreach (var f in ListImages(Path.Combine(testDir, d!), recursive: false, notice))
                     items.Add((Path.Combine("test", d!, f), d!));
         }
         if (items.Count == 0)
@@ -71,7 +72,10 @@ public sealed class MvtecDataset : ImageFileDataset
 
     /// <summary>
     /// The 0/1 anomaly mask of image <paramref name="index"/> as [Size, Size], with the same crop/resize geometry
-    /// as the image and nearest-neighbour sampling (stays binary). Good images give all zeros.
+    /// as the image and nearest-neighbour sampling (stays binary). Good images give all zeros. A mask pixel is a
+    /// defect when any of its colour channels is non-zero, so 0/255 grayscale, 0/1 grayscale and coloured (e.g.
+    /// red-on-black) masks all read correctly. A mask with no defect pixel in a defect folder is reported once
+    /// through <see cref="ImageFileDataset.Notice"/>: its image would silently count as all-normal pixels.
     /// </summary>
     public void LoadMask(int index, Span<float> mask)
     {
@@ -79,8 +83,18 @@ public sealed class MvtecDataset : ImageFileDataset
         var path = MaskPathOf(index);
         if (path is null) { mask.Clear(); return; }
         if (!File.Exists(path)) throw new UserError($"{path}: ground-truth mask missing for {NameOf(index)}");
-        var img = ImageIO.Decode(path, 1, Options.MaxPixels);
-        Resample.ToChw(img.Pixels, img.Width, img.Height, 1, mask, Size, Options.Resize, nearest: true);
+        var img = ImageIO.Decode(path, 3, Options.MaxPixels);
+        var defect = new byte[img.Width * img.Height];
+        bool any = false;
+        for (int i = 0; i < defect.Length; i++)
+        {
+            bool on = img.Pixels[3 * i] != 0 || img.Pixels[3 * i + 1] != 0 || img.Pixels[3 * i + 2] != 0;
+            defect[i] = on ? (byte)255 : (byte)0;
+            any |= on;
+        }
+        if (!any && _emptyMasksReported.TryAdd(index, true))
+            Notice?.Invoke($"{path}: ground-truth mask is empty (no non-zero pixel) although {NameOf(index)} is in the defect folder '{DefectOf(index)}'; its pixels all count as normal");
+        Resample.ToChw(defect, img.Width, img.Height, 1, mask, Size, Options.Resize, nearest: true);
         for (int i = 0; i < mask.Length; i++) mask[i] = mask[i] > 0 ? 1f : 0f;
     }
 

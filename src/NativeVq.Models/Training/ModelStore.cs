@@ -20,6 +20,7 @@ public static class ModelStore
     public static Calibration LoadCalibration(string runDir)
     {
         var path = Path.Combine(runDir, PriorTrainer.CalibrationName);
+        new RunDirectory(runDir, create: false);   // a file or a missing folder is reported as such
         if (!File.Exists(path)) throw new UserError($"{path} is missing: it is written at the end of `nativevq train prior`");
         try
         {
@@ -45,6 +46,7 @@ public static class ModelStore
     {
         var run = new RunDirectory(runDir, create: false);
         var path = run.File(file);
+        if (Directory.Exists(path)) throw new UserError($"{path} is a folder, expected the checkpoint file {file}");
         if (!File.Exists(path)) throw new UserError($"{runDir} holds no {file}: make one with `nativevq {how} {runDir}`");
         var ckpt = NvqFile.Read(path);
         ckpt.RequireKind(kind);

@@ -19,12 +19,10 @@ public sealed class RunDirectory
         Path = System.IO.Path.GetFullPath(path);
         if (create)
         {
-            try { Directory.CreateDirectory(Path); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new UserError($"cannot create run folder {path}: {e.Message}");
-            }
+            NativeVq.Data.OutputPath.CreateFolder(Path, $"run folder {path}", probeWrite: false);
         }
+        else if (System.IO.File.Exists(Path))
+            throw new UserError($"{path} is a file, expected a run folder: pass the folder that holds it ({System.IO.Path.GetDirectoryName(Path)})");
         else if (!Directory.Exists(Path)) throw new UserError($"run folder {path} does not exist (train a model into it first)");
     }
 
@@ -37,7 +35,7 @@ public sealed class RunDirectory
     public void WriteText(string name, string text)
     {
         var target = File(name);
-        var tmp = target + ".tmp";
+        var tmp = NativeVq.Data.OutputPath.TempFor(target);
         System.IO.File.WriteAllText(tmp, text, new UTF8Encoding(false));
         System.IO.File.Move(tmp, target, overwrite: true);
     }
@@ -49,6 +47,12 @@ public sealed class RunDirectory
     {
         var existing = Has(name) ? System.IO.File.ReadAllText(File(name)) : "";
         WriteText(name, existing + line.ToJsonString() + "\n");
+    }
+
+    /// <summary>Removes a file left by an earlier run that this run replaces (a fresh run never appends to it).</summary>
+    public void Delete(string name)
+    {
+        if (Has(name)) System.IO.File.Delete(File(name));
     }
 
     /// <summary>Keeps only the metric lines up to <paramref name="epoch"/> (a resumed run rewrites what follows).</summary>
