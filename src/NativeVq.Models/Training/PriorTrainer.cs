@@ -23,6 +23,8 @@ public sealed record PriorTrainOptions
     public double LambdaPercentile { get; init; } = 98;
     /// <summary>Percentile of held-out per-code NLLs used as the resampling threshold τ (MOOD: ≈ 90).</summary>
     public double TauPercentile { get; init; } = 90;
+    /// <summary>--resume even when the options that shape training differ from the checkpoint's (recorded in prior_metrics.jsonl).</summary>
+    public bool AllowChangedOptions { get; init; }
     /// <summary>The image decision threshold = this percentile of the held-out maps' sample scores.</summary>
     public double ThresholdPercentile { get; init; } = 95;
     /// <summary>AdamW's decoupled weight decay (0 = plain Adam).</summary>
@@ -115,6 +117,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             OptimizerState.Restore(adam, ckpt, names);
             step = ckpt.Training["step"]!.GetValue<int>();
             model.DropoutCounter = ckpt.Training["dropout_counter"]!.GetValue<ulong>();
+            var changed = ResumeCheck.Enforce(ckptPath, ckpt.Training, TrainingOptions(), options.AllowChangedOptions, MetricsName, step / batchesPerEpoch, step);
             if (ckpt.Training["early_stopping"] is JsonObject es)
             {
                 _bestNll = es["best_nll"]?.GetValue<double>() ?? double.PositiveInfinity;
@@ -129,12 +132,18 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             if (_bestEpoch > 0 && !run.Has(BestName))
                 throw new UserError($"--resume: {run.File(BestName)} (the best weights so far) is missing");
             run.TruncateMetrics(MetricsName, step / batchesPerEpoch);
+            if (changed is not null) run.AppendJsonLine(MetricsName, changed);
             Console.Error.WriteLine($"resuming {ckptPath} at step {step}");
         }
         else if (run.Has(CheckpointName))
             throw new UserError($"{ckptPath} already exists: pass --resume to continue it, or delete it to start over");
-        else if (run.Has(BestName))
-            File.Delete(run.File(BestName));   // left by an interrupted earlier run: never mix it into this one
+        else
+        {
+            // Left by a run that failed before its first checkpoint: a fresh run starts fresh files.
+            if (run.Has(BestName)) File.Delete(run.File(BestName));
+            run.Delete(MetricsName);
+            run.Delete(CalibrationName);
+        }
 
         int epochsRun = step / batchesPerEpoch;
         bool stoppedEarly = false;
@@ -174,7 +183,8 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 step++;
                 nllSum += nll; batches++;
                 bar.Update(b + 1, (long)(b + 1) * options.Batch, string.Create(CultureInfo.InvariantCulture, $"nll {nllSum / batches:F3} nats/code ({nllSum / batches / Math.Log(2):F3} bits)"));
-                if (options.MaxSteps > 0 && step >= options.MaxSteps)
+                // At an epoch's last batch the epoch is finished first (metrics line, checkpoint), then the run stops.
+                if (options.MaxSteps > 0 && step >= options.MaxSteps && b + 1 < batchesPerEpoch)
                 {
                     _epochNllSum = nllSum; _epochBatches = batches;
                     Save(run, model, adam, names, step);
@@ -198,6 +208,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
             Save(run, model, adam, names, step);
             epochsRun = epoch + 1;
+            if (options.MaxSteps > 0 && step >= options.MaxSteps && epoch + 1 < options.Epochs) return model;
             if (tracksBest && options.Patience > 0 && _sinceBest >= options.Patience) { stoppedEarly = true; break; }
         }
         if (tracksBest && options.KeepBest && _bestEpoch > 0 && _bestEpoch != epochsRun)
@@ -293,10 +304,27 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
         return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
     }
 
+    /// <summary>The options that decide how training continues (compared on --resume); epochs matter only to a schedule.</summary>
+    private JsonObject TrainingOptions()
+    {
+        var o = new JsonObject
+        {
+            ["--batch"] = options.Batch,
+            ["--lr"] = options.Lr,
+            ["--schedule"] = options.Schedule,
+            ["--seed"] = options.Seed,
+            ["--held-out"] = options.HeldOut,
+            ["code maps"] = train.Count,
+        };
+        if (options.Schedule != "none") o["--epochs"] = options.Epochs;
+        return o;
+    }
+
     private void Save(RunDirectory run, PixelSnail model, Adam adam, List<string> names, int step)
     {
         var training = new JsonObject
         {
+            [ResumeCheck.Key] = TrainingOptions(),
             ["step"] = step,
             ["seed"] = options.Seed,
             ["dropout_counter"] = model.DropoutCounter,

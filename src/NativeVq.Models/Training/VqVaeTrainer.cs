@@ -21,6 +21,8 @@ public sealed record VqVaeTrainOptions
     public float ClipNorm { get; init; }
     /// <summary>Every this many steps, codes unused since the last check move onto random encodings (0 = off).</summary>
     public int RestartDeadCodesEvery { get; init; }
+    /// <summary>--resume even when the options that shape training differ from the checkpoint's (recorded in metrics.jsonl).</summary>
+    public bool AllowChangedOptions { get; init; }
     /// <summary>Images shown in the per-epoch reconstruction grid.</summary>
     public int GridImages { get; init; } = 8;
 }
@@ -55,6 +57,8 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         int step = 0;
         var restartRng = new Rng(options.Seed ^ 0xD1B54A32D192ED03UL);
         var sinceRestart = new long[config.CodebookSize];
+        EpochSums? resumedSums = null;
+        JsonObject? changed = null;
 
         string ckptPath = run.File(CheckpointName);
         if (options.Resume)
@@ -70,21 +74,20 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             step = ckpt.Training["step"]!.GetValue<int>();
             var loader = ckpt.Training["loader"]!;
             start = new LoaderPosition(loader["epoch"]!.GetValue<int>(), loader["index"]!.GetValue<int>());
+            changed = ResumeCheck.Enforce(ckptPath, ckpt.Training, TrainingOptions(), options.AllowChangedOptions, MetricsName, start.Epoch, step);
+            if (start.Index > 0) resumedSums = EpochSums.From(ckpt.Training, config.CodebookSize);
             run.TruncateMetrics(MetricsName, start.Epoch);
+            if (changed is not null) run.AppendJsonLine(MetricsName, changed);
             Console.Error.WriteLine($"resuming {ckptPath} at step {step} ({start})");
         }
         else if (run.Has(CheckpointName))
         {
             throw new UserError($"{ckptPath} already exists: pass --resume to continue it, or choose another --out");
         }
-
-        run.WriteJson("config.json", new JsonObject
+        else
         {
-            ["model"] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
-            ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
-            ["device"] = backend.Name,
-            ["images"] = data.Count,
-        });
+            run.Delete(MetricsName);   // left by a run that failed before its first checkpoint: start afresh
+        }
 
         using var loaderIt = new BatchLoader(data, new BatchLoaderOptions { BatchSize = options.Batch, Seed = options.Seed, Shuffle = true, Cache = data.Count <= 50_000 }, start);
         var gridInput = GridBatch(Math.Min(options.GridImages, data.Count));
@@ -92,10 +95,12 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         for (int epoch = start.Epoch; epoch < options.Epochs; epoch++)
         {
             var bar = new ProgressBar($"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
-            var counts = new long[config.CodebookSize];
-            double recSum = 0, vqSum = 0;
-            int batches = 0;
-            long images = 0;
+            var sums = resumedSums ?? new EpochSums(new long[config.CodebookSize], 0, 0, 0, 0);
+            resumedSums = null;
+            var counts = sums.Counts;
+            double recSum = sums.ReconSum, vqSum = sums.VqSum;
+            int batches = sums.Batches;
+            long images = sums.Images;
             int done = loaderIt.Position.Index / Math.Max(1, options.Batch);
             foreach (var batch in loaderIt.EpochBatches())
             {
@@ -123,9 +128,10 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
                 }
                 step++; done++;
                 bar.Update(done, images, string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
-                if (options.MaxSteps > 0 && step >= options.MaxSteps)
+                // At an epoch's last batch the epoch is finished first (metrics line, checkpoint), then the run stops.
+                if (options.MaxSteps > 0 && step >= options.MaxSteps && done < loaderIt.BatchesPerEpoch)
                 {
-                    Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart);
+                    Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart, new EpochSums(counts, recSum, vqSum, batches, images));
                     bar.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
@@ -135,8 +141,9 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             bar.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F4} vq {m.VqLoss:F4} ppl {m.Perplexity:F1} codes {m.CodesUsed}/{config.CodebookSize}"));
             History.Add(m);
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
-            Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart);
+            Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart, null);
             if (gridInput is not null) WriteGrid(run, model, gridInput, epoch + 1);
+            if (options.MaxSteps > 0 && step >= options.MaxSteps) return model;
         }
         return model;
     }
@@ -151,10 +158,54 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         return Math.Exp(h);
     }
 
-    private void Save(RunDirectory run, VqVae model, Adam adam, List<string> names, int step, LoaderPosition pos, Rng restartRng, long[] sinceRestart)
+    /// <summary>The options that decide how training continues (compared on --resume).</summary>
+    private JsonObject TrainingOptions() => new()
     {
+        ["--batch"] = options.Batch,
+        ["--lr"] = options.Lr,
+        ["--seed"] = options.Seed,
+        ["--clip-norm"] = options.ClipNorm,
+        ["--restart-dead-codes"] = options.RestartDeadCodesEvery,
+        ["images"] = data.Count,
+    };
+
+    /// <summary>Running sums of a partly done epoch, kept in a mid-epoch checkpoint so a resumed epoch reports the same means.</summary>
+    private sealed record EpochSums(long[] Counts, double ReconSum, double VqSum, int Batches, long Images)
+    {
+        public JsonObject ToJson() => new()
+        {
+            ["recon_sum"] = ReconSum, ["vq_sum"] = VqSum, ["batches"] = Batches, ["images"] = Images,
+            ["code_counts"] = new JsonArray(Counts.Select(c => (JsonNode)c).ToArray()),
+        };
+
+        public static EpochSums? From(JsonObject training, int codebookSize)
+        {
+            if (training["epoch_sums"] is not JsonObject j) return null;
+            var counts = j["code_counts"]!.AsArray().Select(v => v!.GetValue<long>()).ToArray();
+            if (counts.Length != codebookSize) return null;
+            return new EpochSums(counts, j["recon_sum"]!.GetValue<double>(), j["vq_sum"]!.GetValue<double>(), j["batches"]!.GetValue<int>(), j["images"]!.GetValue<long>());
+        }
+    }
+
+    private bool _configWritten;
+
+    private void Save(RunDirectory run, VqVae model, Adam adam, List<string> names, int step, LoaderPosition pos, Rng restartRng, long[] sinceRestart, EpochSums? sums)
+    {
+        if (!_configWritten)
+        {
+            // Written with the first checkpoint, not at the start: a run that fails before it leaves no lone config.json.
+            run.WriteJson("config.json", new JsonObject
+            {
+                ["model"] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
+                ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
+                ["device"] = backend.Name,
+                ["images"] = data.Count,
+            });
+            _configWritten = true;
+        }
         var training = new JsonObject
         {
+            [ResumeCheck.Key] = TrainingOptions(),
             ["step"] = step,
             ["loader"] = new JsonObject { ["epoch"] = pos.Epoch, ["index"] = pos.Index },
             ["seed"] = options.Seed,
@@ -162,6 +213,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             ["restart_rng"] = new JsonArray(restartRng.State.Select(v => (JsonNode)v).ToArray()),
             ["since_restart"] = new JsonArray(sinceRestart.Select(v => (JsonNode)v).ToArray()),
         };
+        if (sums is not null) training["epoch_sums"] = sums.ToJson();
         NvqFile.Write(run.File(CheckpointName), "vqvae", (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!,
             model.StateDict().Concat(OptimizerState.Tensors(adam, names)), training);
     }
