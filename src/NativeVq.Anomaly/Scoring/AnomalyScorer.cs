@@ -34,12 +34,19 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
     public Backend Backend => vq.Backend;
     public double Tau => tau;
 
+    /// <summary>
+    /// Scores the images <paramref name="indices"/> of <paramref name="data"/> in order. <paramref name="scored"/>
+    /// sees each result as soon as it exists (to write it out incrementally). An image that cannot be read (a
+    /// <see cref="UserError"/> from the dataset) stops the run with that error, unless <paramref name="failed"/> is
+    /// given: then it receives (index, error) in the image's place and the other images are scored.
+    /// </summary>
     /// <param name="seedByIndex">
     /// True (evaluation): image <c>i</c>'s restorations draw from seed + 7919·i, so images of a set get independent
     /// streams. False (<see cref="AnomalyModel"/>): every image draws from the seed alone, so an image's map does not
     /// depend on where it stands in a batch, a folder or a shard.
     /// </param>
-    public IReadOnlyList<ImageScore> Score(IImageDataset data, IReadOnlyList<int> indices, bool maps, Action<int>? progress = null, int batch = 64, bool seedByIndex = true)
+    public IReadOnlyList<ImageScore> Score(IImageDataset data, IReadOnlyList<int> indices, bool maps, Action<int>? progress = null, int batch = 64, bool seedByIndex = true,
+        Action<ImageScore>? scored = null, Action<int, UserError>? failed = null)
     {
         options.Validate();
         var backend = vq.Backend;
@@ -48,19 +55,22 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
             throw new UserError($"the data gives {c}x{size}x{size} images but the model expects {vq.Config.ImageChannels}x{vq.Config.ImageSize}x{vq.Config.ImageSize}");
         int lat = vq.Config.LatentSize, hw = lat * lat;
         var results = new List<ImageScore>(indices.Count);
+        int handled = 0;
         using var noGrad = Autograd.NoGrad();
         vq.Eval();
         prior.Eval();
         for (int s = 0; s < indices.Count; s += batch)
         {
-            int n = Math.Min(batch, indices.Count - s);
+            int total = Math.Min(batch, indices.Count - s);
             var clock = Stopwatch.StartNew();
-            var x = new float[n * per];
-            Parallel.For(0, n, i => data.Load(indices[s + i], x.AsSpan(i * per, per)));
-            int[] codes; float[] rec, nll;
-            using (var scope = new TensorScope())
+            var loaded = LoadBatch(data, indices, s, total, per, failed is null);
+            int n = loaded.Good.Count;
+            var x = loaded.Pixels;
+            int[] codes = []; float[] rec = [], nll = [];
+            if (n > 0)
             {
-                var xt = Tensor.FromArray(backend, x, n, c, size, size);
+                using var scope = new TensorScope();
+                var xt = Tensor.FromArray(backend, x.AsSpan(0, n * per), n, c, size, size);
                 var o = vq.Forward(xt);
                 codes = o.Indices.ToIntArray();
                 rec = o.Reconstruction.ToArray();
@@ -76,41 +86,73 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                 {
                     masks[i] = LatentScores.ResampleMask(nll.AsSpan(i * hw, hw).ToArray(), lat, lat, tau, options.Rule);
                     if (masks[i].Contains(true))
-                        requests.Add(new RestoreRequest(codes.AsSpan(i * hw, hw).ToArray(), masks[i], options.Seed + (ulong)(seedByIndex ? indices[s + i] : 0) * 7919UL));
+                        requests.Add(new RestoreRequest(codes.AsSpan(i * hw, hw).ToArray(), masks[i], options.Seed + (ulong)(seedByIndex ? indices[s + loaded.Good[i]] : 0) * 7919UL));
                 }
                 var all = restorer.RestoreAll(prior, requests, options.Restorations, options.Temperature);
                 for (int i = 0, r = 0; i < n; i++)
                     if (masks[i].Contains(true)) restored[i] = all[r++];
             }
-            double sharedMs = clock.Elapsed.TotalMilliseconds / n;
-            for (int i = 0; i < n; i++)
+            double sharedMs = clock.Elapsed.TotalMilliseconds / Math.Max(1, n);
+            int g = 0;   // position among the images of this batch that loaded
+            for (int k = 0; k < total; k++)
             {
+                int index = indices[s + k];
+                if (loaded.Errors[k] is { } error)
+                {
+                    failed!(index, error);
+                    progress?.Invoke(++handled);
+                    continue;
+                }
                 var imgClock = Stopwatch.StartNew();
-                var input = x.AsSpan(i * per, per).ToArray();
-                var recon = rec.AsSpan(i * per, per).ToArray();
-                var grid = nll.AsSpan(i * hw, hw).ToArray();
+                var input = x.AsSpan(g * per, per).ToArray();
+                var recon = rec.AsSpan(g * per, per).ToArray();
+                var grid = nll.AsSpan(g * hw, hw).ToArray();
                 double err = 0;
-                for (int k = 0; k < per; k++) err += (input[k] - recon[k]) * (double)(input[k] - recon[k]);
+                for (int q = 0; q < per; q++) err += (input[q] - recon[q]) * (double)(input[q] - recon[q]);
                 float[]? map = null, restoration = null;
                 int resampled = 0;
                 if (maps)
                 {
-                    var mask = masks[i];
+                    var mask = masks[g];
                     resampled = mask.Count(b => b);
                     // Nothing unlikely: every restoration is the reconstruction itself.
-                    var images = resampled == 0 ? [recon] : Decode(restored[i]!, lat, per);
+                    var images = resampled == 0 ? [recon] : Decode(restored[g]!, lat, per);
                     restoration = images[0];
                     var reference = options.Reference == MapReference.Input ? input : recon;
                     map = PixelMaps.Smooth(PixelMaps.FromRestorations(input, reference, images, c, size, options.SoftmaxWeights, options.WeightSharpness),
                         size, options.MinPoolFor(size), options.AvgPoolFor(size));
                 }
-                results.Add(new ImageScore(data.NameOf(indices[s + i]), data.LabelOf(indices[s + i]),
+                var result = new ImageScore(data.NameOf(index), data.LabelOf(index),
                     LatentScores.SampleScore(grid, lambda), grid.Sum(v => (double)v), err / per, resampled,
-                    input, recon, restoration, map, grid, sharedMs + imgClock.Elapsed.TotalMilliseconds));
-                progress?.Invoke(results.Count);
+                    input, recon, restoration, map, grid, sharedMs + imgClock.Elapsed.TotalMilliseconds);
+                results.Add(result);
+                scored?.Invoke(result);
+                progress?.Invoke(++handled);
+                g++;
             }
         }
         return results;
+    }
+
+    /// <summary>
+    /// Decodes images in parallel, each failure caught on its own worker: with <paramref name="throwFirst"/> the
+    /// first failing image (in order) rethrows its own error, never an AggregateException. The pixels of the images
+    /// that loaded are packed at the front of the buffer, in order.
+    /// </summary>
+    private static (float[] Pixels, List<int> Good, UserError?[] Errors) LoadBatch(IImageDataset data, IReadOnlyList<int> indices, int start, int count, int per, bool throwFirst)
+    {
+        var x = new float[count * per];
+        var errors = new UserError?[count];
+        Parallel.For(0, count, k =>
+        {
+            try { data.Load(indices[start + k], x.AsSpan(k * per, per)); }
+            catch (UserError e) { errors[k] = e; }
+        });
+        if (throwFirst && errors.FirstOrDefault(e => e is not null) is { } first) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+        var good = Enumerable.Range(0, count).Where(k => errors[k] is null).ToList();
+        for (int j = 0; j < good.Count; j++)
+            if (good[j] != j) x.AsSpan(good[j] * per, per).CopyTo(x.AsSpan(j * per, per));
+        return (x, good, errors);
     }
 
     /// <summary>The S restored code maps of one image [S·lat·lat], decoded: [S][C·size·size].</summary>
