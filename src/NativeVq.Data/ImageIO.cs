@@ -52,8 +52,6 @@ public static class ImageIO
     {
         var bytes = ReadFile(path);
         var (format, info) = Header(bytes, path, maxPixels);
-        var problem = ImageValidation.Check(format, bytes);
-        if (problem is not null) throw new UserError($"{path}: {format.ToString().ToUpperInvariant()} file is {problem}");
         if (info is null) { var d = Decode(bytes, path, 3, maxPixels); return (d.Width, d.Height, d.SourceChannels); }
         return (info.Value.Width, info.Value.Height, ComponentCount(info.Value.ColorComponents));
     }
@@ -78,11 +76,7 @@ public static class ImageIO
         var (format, _) = Header(bytes, path, maxPixels);
         string kind = format.ToString().ToUpperInvariant();
 
-        // 2. Container structure: stb would decode a truncated JPEG/BMP silently and ignores PNG CRCs.
-        var problem = ImageValidation.Check(format, bytes);
-        if (problem is not null) throw new UserError($"{path}: {kind} file is {problem}");
-
-        // 3. Decode; any exception at all becomes one line with the path.
+        // 2. Decode; any exception at all becomes one line with the path.
         ImageResult img;
         try { img = ImageResult.FromMemory(bytes, channels == 1 ? ReadComponents.Grey : ReadComponents.RedGreenBlue); }
         catch (Exception e) { throw DecodeError(path, e, kind); }
@@ -92,8 +86,9 @@ public static class ImageIO
     }
 
     /// <summary>
-    /// Step 1 of every read: the format from the signature, a valid header, and the pixel limit, before anything
-    /// allocates pixels. Each failure names its own cause (an invalid PNG header is not "not an image").
+    /// Step 1 of every read: the format from the signature, a valid header, a sound container (every segment or
+    /// chunk inside the file), and the pixel limit, before anything allocates pixels. Each failure names its own
+    /// cause (an invalid PNG header is not "not an image").
     /// </summary>
     private static (ImageFormat Format, ImageInfo? Info) Header(byte[] bytes, string path, long maxPixels)
     {
@@ -102,6 +97,10 @@ public static class ImageIO
         string kind = format.ToString().ToUpperInvariant();
         var headerProblem = ImageValidation.CheckHeader(format, bytes);
         if (headerProblem is not null) throw new UserError($"{path}: {kind} header is invalid ({headerProblem})");
+        // The container walk comes before stb sees the bytes: stb's JPEG header reader loops forever on a file that
+        // ends inside a segment (found by LoaderFuzzTests), and decodes truncated JPEG/BMP data into garbage.
+        var problem = ImageValidation.Check(format, bytes);
+        if (problem is not null) throw new UserError($"{path}: {kind} file is {problem}");
         ImageInfo? info;
         try { using var ms = new MemoryStream(bytes, writable: false); info = ImageInfo.FromStream(ms); }
         catch (Exception e) { throw DecodeError(path, e, kind); }

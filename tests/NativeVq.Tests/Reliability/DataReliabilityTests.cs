@@ -94,12 +94,17 @@ public sealed class DataReliabilityTests
         using var d = new TempDir();
         ReliabilityFiles.Png(d["imgs/a.png"]);
         ReliabilityFiles.Png(d["imgs/b.png"]);
-        ReliabilityFiles.RenameToInvalidUtf8(d["imgs/b.png"], [(byte)'b', 0xFF, 0xFE, (byte)'.', (byte)'p', (byte)'n', (byte)'g']);
-        var notes = new List<string>();
-        var ds = new FolderDataset(d["imgs"], Gray16, notes.Add);
-        Assert.Equal(1, ds.Count);
-        ds.Load(0, new float[256]);
-        Assert.Contains(notes, n => n.Contains("not valid UTF-8"));
+        byte[] raw = [(byte)'b', 0xFF, 0xFE, (byte)'.', (byte)'p', (byte)'n', (byte)'g'];
+        ReliabilityFiles.RenameToInvalidUtf8(d["imgs/b.png"], raw);
+        try
+        {
+            var notes = new List<string>();
+            var ds = new FolderDataset(d["imgs"], Gray16, notes.Add);
+            Assert.Equal(1, ds.Count);
+            ds.Load(0, new float[256]);
+            Assert.Contains(notes, n => n.Contains("not valid UTF-8"));
+        }
+        finally { ReliabilityFiles.DeleteRaw(d["imgs"], raw); }
     }
 
     [Fact]

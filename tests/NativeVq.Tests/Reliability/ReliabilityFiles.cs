@@ -70,5 +70,15 @@ internal static class ReliabilityFiles
             throw new IOException($"rename failed ({Marshal.GetLastWin32Error()})");
     }
 
+    /// <summary>Deletes a file whose name is raw bytes (.NET cannot name it, so the temp folder could not be removed).</summary>
+    public static void DeleteRaw(string dir, byte[] rawName)
+    {
+        byte[] path = [.. System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(dir) + "/"), .. rawName, 0];
+        unlink(path);
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int unlink(byte[] path);
+
     public static void Png(string path, int size = 16, byte value = 128) => TestImages.Write(path, "png", size, size, 1, Enumerable.Repeat(value, size * size).ToArray());
 }
