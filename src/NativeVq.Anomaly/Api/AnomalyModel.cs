@@ -131,37 +131,38 @@ public sealed class AnomalyModel : IDisposable
 
     /// <summary>
     /// Scores images <paramref name="indices"/> (default: all) of a dataset of the model's shape — any of
-    /// NativeVq.Data's datasets. <paramref name="progress"/> receives the count of images done.
+    /// NativeVq.Data's datasets. <paramref name="progress"/> receives the count of images done; <paramref name="scored"/>
+    /// each result as soon as it exists (to write it out incrementally). An image that cannot be read stops the call
+    /// with its <see cref="UserError"/>, unless <paramref name="failed"/> is given: it then receives (index, error)
+    /// and the other images are scored.
     /// </summary>
-    public IReadOnlyList<AnomalyResult> ScoreDataset(IImageDataset data, IReadOnlyList<int>? indices = null, Action<int>? progress = null)
+    public IReadOnlyList<AnomalyResult> ScoreDataset(IImageDataset data, IReadOnlyList<int>? indices = null, Action<int>? progress = null,
+        Action<AnomalyResult>? scored = null, Action<int, UserError>? failed = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         indices ??= Enumerable.Range(0, data.Count).ToArray();
-        IReadOnlyList<ImageScore> scores;
+        var results = new List<AnomalyResult>(indices.Count);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            scores = _scorer.Score(data, indices, _options.Maps, progress, _options.BatchSize, seedByIndex: false);
-        }
-        var results = new AnomalyResult[scores.Count];
-        for (int i = 0; i < results.Length; i++)
-        {
-            var s = scores[i];
-            results[i] = new AnomalyResult
-            {
-                Name = s.Name,
-                Score = s.SampleScore,
-                Threshold = Threshold,
-                Map = s.Map,
-                MapWidth = s.Map is null ? 0 : ImageSize,
-                MapHeight = s.Map is null ? 0 : ImageSize,
-                TotalNll = s.TotalNll,
-                ResampledCodes = s.ResampledCodes,
-                Image = new ImageF(Channels, ImageSize, ImageSize, s.Input),
-            };
+            _scorer.Score(data, indices, _options.Maps, progress, _options.BatchSize, seedByIndex: false,
+                scored: s => { var r = ToResult(s); results.Add(r); scored?.Invoke(r); }, failed: failed);
         }
         return results;
     }
+
+    private AnomalyResult ToResult(ImageScore s) => new()
+    {
+        Name = s.Name,
+        Score = s.SampleScore,
+        Threshold = Threshold,
+        Map = s.Map,
+        MapWidth = s.Map is null ? 0 : ImageSize,
+        MapHeight = s.Map is null ? 0 : ImageSize,
+        TotalNll = s.TotalNll,
+        ResampledCodes = s.ResampledCodes,
+        Image = new ImageF(Channels, ImageSize, ImageSize, s.Input),
+    };
 
     /// <summary>Releases the device memory when the model opened its own device (not the shared cpu backend).</summary>
     public void Dispose()

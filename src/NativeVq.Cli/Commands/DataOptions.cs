@@ -27,11 +27,10 @@ internal sealed class DataOptions
 
     public IImageDataset Open(ParseResult r)
     {
-        bool said = false;
         var split = r.GetValue(Split)!;
         if (split is not ("train" or "test" or "all")) throw new UserError($"--split must be train, test or all, got '{split}'");
         var ds = OpenWith(r.GetValue(Data)!, r.GetValue(Format)!, r.GetValue(Size), r.GetValue(Channels), r.GetValue(NormalClass), split,
-            r.GetValue(MaxPixels), msg => { if (!said) { said = true; Console.Error.WriteLine($"note: {msg}"); } }, Volumes.Options(r));
+            r.GetValue(MaxPixels), msg => Console.Error.WriteLine($"note: {msg}"), Volumes.Options(r));   // each kind of remark comes once from the dataset
         Console.Error.WriteLine($"data: {ds.Count} images, {ds.Channels}x{ds.Size}x{ds.Size}");
         return ds;
     }

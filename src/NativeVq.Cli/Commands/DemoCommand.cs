@@ -34,7 +34,7 @@ internal static class DemoCommand
         foreach (var o in new Option[] { outDir, images, tests, vqEpochs, priorEpochs, evalOnly, device, seed, profile, volumes }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
         volumeDemo.AddTo(cmd);
-        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
             if (r.GetValue(volumes))
                 return volumeDemo.Run(r, Cli.OpenDevice(r.GetValue(device)!), r.GetResult(outDir) is { Implicit: false } ? r.GetValue(outDir)! : Path.Combine("runs", "demo-volumes"),

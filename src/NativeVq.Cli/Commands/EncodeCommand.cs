@@ -18,7 +18,7 @@ internal static class EncodeCommand
         var cmd = new Command("encode", "Encode images into VQ-VAE code maps (the prior's training data).");
         data.AddTo(cmd);
         foreach (var o in new Option[] { model, output, batch, device, profile }) cmd.Options.Add(o);
-        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             var vq = ModelStore.LoadVqVae(r.GetValue(model)!, backend);

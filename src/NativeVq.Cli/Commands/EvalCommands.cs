@@ -35,13 +35,14 @@ internal static class EvalCommands
         foreach (var o in new Option[] { model, data, format, normalClass, output, limit, noMaps, noBaselines, thresholdP, maxRows, device, seed, profile }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
         volumes.AddTo(cmd, labels: true);
-        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string runDir = r.GetValue(model)!;
             if (r.GetValue(volumes.Volumes))
                 return VolumeCommands.Eval(r, volumes, scoring, runDir, r.GetValue(data)!, r.GetValue(output)!, backend, r.GetValue(seed));
             var (scorer, cal, vq) = scoring.Load(r, runDir, backend, r.GetValue(seed), !r.GetValue(noMaps));
+            using var outLock = RunLock.Acquire(r.GetValue(output)!, $"--out {r.GetValue(output)}");
             var vqCfg = vq.Config;
             var set = OpenEvalSet(r.GetValue(data)!, r.GetValue(format)!, r.GetValue(normalClass), vqCfg.ImageSize, vqCfg.ImageChannels);
             bool maps = !r.GetValue(noMaps);
@@ -127,7 +128,9 @@ internal static class EvalCommands
     internal static EvalSet OpenEvalSet(string path, string format, int? normalClass, int size, int channels)
     {
         var fmt = format is "auto" ? DatasetFactory.Detect(path) : format;
-        var opts = new DatasetOptions { Format = fmt, Size = size, Channels = channels, Split = "test" };
+        var opts = new DatasetOptions { Format = fmt, Size = size, Channels = channels, Split = "test", Notice = msg => Console.Error.WriteLine($"warning: {msg}") };
+        if (normalClass is not null && fmt != "idx")
+            throw new UserError($"--normal-class selects the normal digit of IDX data; {path} is {(fmt == "mvtec" ? "an MVTec category" : "a folder")}, whose normal images are the good/ ones (drop --normal-class)");
         switch (fmt)
         {
             case "mvtec":
@@ -148,17 +151,19 @@ internal static class EvalCommands
         var input = Cli.Required<string>("--input", "An image or a folder of images (recursive).");
         var output = Cli.Required<string>("--out", "Folder to write scores.jsonl (one JSON line per image, in sorted input order) and maps/<n>.png (heat map over the image; heat_map gives its path relative to this folder).");
         var noMaps = new Option<bool>("--no-maps") { Description = "Scores only, no restorations or heat maps." };
+        var onError = new Option<string>("--on-error") { Description = "An image that cannot be read: skip (a line with its error and \"score\": null, the others are scored, exit code 2 at the end) or fail (stop with exit code 1).", DefaultValueFactory = _ => "skip" };
         var shard = new Option<string?>("--shard") { Description = "Score only part I of N (0 ≤ I < N: a contiguous range of the sorted input list) and write scores.part-I.jsonl; join the parts with merge-scores. auto/N takes I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job)." };
         var scoring = new ScoringCliOptions();
         var device = Cli.Device();
         var seed = Cli.Seed();
         var volumes = new VolumeCommandOptions();
-        var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found. With --volumes: NIfTI volumes in, the MOOD layout out.");
-        foreach (var o in new Option[] { model, input, output, noMaps, shard, device, seed }) cmd.Options.Add(o);
+        var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found; 2 when unreadable images were skipped. With --volumes: NIfTI volumes in, the MOOD layout out.");
+        foreach (var o in new Option[] { model, input, output, noMaps, onError, shard, device, seed }) cmd.Options.Add(o);
         scoring.AddTo(cmd, imageScores: false);
         volumes.AddTo(cmd, labels: false);
-        cmd.SetAction(r => Cli.Run(false, () =>
+        cmd.SetAction(r => Cli.Run(r, false, () =>
         {
+            bool skip = r.GetValue(onError) switch { "skip" => true, "fail" => false, var v => throw new UserError($"--on-error must be skip or fail, got '{v}'") };
             var part = Shard.Parse(r.GetValue(shard), Environment.GetEnvironmentVariable);
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             if (r.GetValue(volumes.Volumes))
@@ -169,53 +174,23 @@ internal static class EvalCommands
             var (start, end) = part?.RangeOf(ds.Count) ?? (0, ds.Count);
             var indices = Enumerable.Range(start, end - start).ToArray();
             string outDir = r.GetValue(output)!;
-            Directory.CreateDirectory(Path.Combine(outDir, "maps"));
-            var bar = new ProgressBar("score", indices.Length);
-            var results = scorer.ScoreDataset(ds, indices, done => bar.Update(done, done, ""));
-            bar.Finish($"{results.Count} images");
             var file = Path.Combine(outDir, part is { } p ? ScoreParts.LinesFile(p.Index) : ScoreParts.ScoresFile);
-            int flagged = WriteScores(file, outDir, results, indices);
+            // One run per folder (per part when sharded: the parts of one job share the folder).
+            using var outLock = RunLock.Acquire(outDir, $"--out {outDir}", part is { } lp ? $".nativevq.part-{lp.Index}.lock" : RunLock.FileName);
+            using var writer = new ScoreWriter(file, outDir, ds, indices);
+            var bar = new ProgressBar("score", indices.Length);
+            scorer.ScoreDataset(ds, indices, done => bar.Update(done, done, ""), writer.Scored, skip ? writer.Skipped : null);
+            bar.Finish($"{indices.Length} images");
+            writer.Finish();
             if (part is { } q)
                 ScoreParts.WriteManifest(outDir, new ScoreParts.Manifest(q.Index, q.Count, ds.Count, start, indices.Length,
                     ScoreParts.InputHash(Enumerable.Range(0, ds.Count).Select(ds.NameOf))));
-            Console.WriteLine($"{results.Count} images scored, {flagged} above the threshold {scorer.Threshold:F2}: {file}");
-            return 0;
+            Console.WriteLine($"{writer.Written - writer.Skips} images scored, {writer.Flagged} above the threshold {scorer.Threshold:F2}: {file}");
+            if (writer.Skips == 0) return 0;
+            Console.Error.WriteLine($"warning: {writer.Skips} image(s) could not be read and were skipped (their lines in {file} hold the error), e.g. {writer.FirstSkip}");
+            return 2;
         }));
         return cmd;
-    }
-
-    /// <summary>
-    /// One JSON line per image; image i of the input list gets maps/i.png, so a sharded run writes the same maps and
-    /// lines as an unsharded one. Nothing timing-dependent goes in: same input, same bytes. Returns the anomalous count.
-    /// </summary>
-    private static int WriteScores(string file, string outDir, IReadOnlyList<AnomalyResult> results, int[] indices)
-    {
-        var text = new StringBuilder();
-        int flagged = 0;
-        for (int i = 0; i < results.Count; i++)
-        {
-            var s = results[i];
-            flagged += s.IsAnomalous ? 1 : 0;
-            string? mapName = null;
-            if (s.MapOverlay() is { } overlay)
-            {
-                mapName = $"maps/{indices[i]:D5}.png";
-                ImageIO.SavePng(Path.Combine(outDir, mapName), overlay);
-            }
-            text.Append(new JsonObject
-            {
-                ["image"] = s.Name,
-                ["score"] = Math.Round(s.Score, 4),
-                ["is_anomalous"] = s.IsAnomalous,
-                ["threshold"] = Math.Round(s.Threshold, 4),
-                ["total_nll"] = Math.Round(s.TotalNll, 4),
-                ["resampled_codes"] = s.ResampledCodes,
-                ["heat_map"] = mapName,
-            }.ToJsonString()).Append('\n');
-        }
-        File.WriteAllText(file + ".tmp", text.ToString());
-        File.Move(file + ".tmp", file, overwrite: true);
-        return flagged;
     }
 
     public static Command MergeScores()

@@ -31,6 +31,7 @@ internal static class PriorCommands
         var tauP = new Option<double>("--tau-percentile") { Description = "Resampling threshold τ = this percentile of held-out per-code NLLs (MOOD: ~90).", DefaultValueFactory = _ => 90.0 };
         var resume = new Option<bool>("--resume") { Description = "Continue the prior in --vqvae from its checkpoint." };
         var maxSteps = new Option<int>("--max-steps") { Description = "Stop after this many steps in total, with a checkpoint (0 = all epochs).", DefaultValueFactory = _ => 0 };
+        var allowChanged = Cli.AllowChangedOptions();
         var channels = new Option<int?>("--prior-channels") { Description = "PixelSNAIL channels (default 64 for grids up to 8x8, 128 above): fewer for small training sets." };
         var blocks = new Option<int?>("--prior-blocks") { Description = "PixelSNAIL stages of res blocks + attention (default 2 up to 8x8, 4 above)." };
         var resBlocks = new Option<int?>("--prior-res-blocks") { Description = "Gated res blocks per stage (default 2 up to 8x8, 4 above)." };
@@ -41,14 +42,15 @@ internal static class PriorCommands
         var quiet = Cli.Quiet();
         var cmd = new Command("prior", "Train the PixelSNAIL prior over a VQ-VAE's code maps (encodes the data once, cached in the run folder), then report training and held-out NLL.");
         data.AddTo(cmd);
-        foreach (var o in new Option[] { vqvae, recipe, epochs, batch, lr, schedule, weightDecay, patience, keepBest, augment, augmentCopies, heldOut, lambdaP, tauP, resume, maxSteps, channels, blocks, resBlocks, dropout, device, seed, profile, quiet }) cmd.Options.Add(o);
-        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        foreach (var o in new Option[] { vqvae, recipe, epochs, batch, lr, schedule, weightDecay, patience, keepBest, augment, augmentCopies, heldOut, lambdaP, tauP, resume, allowChanged, maxSteps, channels, blocks, resBlocks, dropout, device, seed, profile, quiet }) cmd.Options.Add(o);
+        cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
             ProgressBar.Silent = r.GetValue(quiet);
             var rec = PriorRecipe.Named(r.GetValue(recipe)!);
             string runDir = r.GetValue(vqvae)!;
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             var vq = ModelStore.LoadVqVae(runDir, backend);
+            using var runLock = RunLock.Acquire(runDir, $"--vqvae {runDir}");
             var ds = data.Open(r);
             var maps = EncodeCached(r, data, runDir, vq, backend, ds, CodeCacheName, new JsonObject());
             float share = r.GetValue(heldOut);
@@ -119,6 +121,7 @@ internal static class PriorCommands
                 Versions = 1 + copies,
                 Seed = r.GetValue(seed),
                 Resume = r.GetValue(resume),
+                AllowChangedOptions = r.GetValue(allowChanged),
                 MaxSteps = r.GetValue(maxSteps),
                 HeldOut = share,
                 LambdaPercentile = r.GetValue(lambdaP),
@@ -178,7 +181,7 @@ internal static class PriorCommands
         var device = Cli.Device();
         var cmd = new Command("nll", "Per-code negative log-likelihood of images under the prior (teacher-forced, one pass per image batch).");
         foreach (var o in new Option[] { model, input, output, device }) cmd.Options.Add(o);
-        cmd.SetAction(r => Cli.Run(false, () =>
+        cmd.SetAction(r => Cli.Run(r, false, () =>
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string runDir = r.GetValue(model)!;
@@ -189,7 +192,7 @@ internal static class PriorCommands
             var nll = PriorTrainer.NllPerCode(prior, maps, backend);
             string outPath = r.GetValue(output)!;
             string mapDir = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "_maps");
-            Directory.CreateDirectory(mapDir);
+            OutputPath.CreateFolder(mapDir, $"--out {outPath}");
             var arr = new JsonArray();
             int hw = maps.PerMap;
             float hi = nll.Length > 0 ? nll.Max() : 1f;
@@ -209,8 +212,8 @@ internal static class PriorCommands
                     ["heat_map"] = png,
                 });
             }
-            File.WriteAllText(outPath + ".tmp", new JsonObject { ["unit"] = "nats", ["images"] = arr }.ToJsonString(RunDirectory.Json));
-            File.Move(outPath + ".tmp", outPath, overwrite: true);
+            var json = new JsonObject { ["unit"] = "nats", ["images"] = arr }.ToJsonString(RunDirectory.Json);
+            ImageIO.WriteAtomic(outPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(json)));
             Console.Error.WriteLine($"per-code NLL of {maps.Count} images written to {outPath}, heat maps to {mapDir}");
             return 0;
         }));
@@ -227,7 +230,7 @@ internal static class PriorCommands
         var seed = Cli.Seed();
         var cmd = new Command("sample", "Draw code maps from the prior and decode them with the VQ-VAE: a look at what the prior learned.");
         foreach (var o in new Option[] { model, count, temperature, output, device, seed }) cmd.Options.Add(o);
-        cmd.SetAction(r => Cli.Run(false, () =>
+        cmd.SetAction(r => Cli.Run(r, false, () =>
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             string runDir = r.GetValue(model)!;
@@ -257,7 +260,7 @@ internal static class PriorCommands
     internal static IImageDataset OpenInputs(string path, int size, int channels)
     {
         var opts = new DatasetOptions { Size = size, Channels = channels };
-        if (File.Exists(path) && !path.Contains("idx", StringComparison.OrdinalIgnoreCase))
+        if (File.Exists(path) && !IdxDataset.IsImagesFile(path))
             return new SingleImage(path, opts);
         return DatasetFactory.Open(path, opts);
     }

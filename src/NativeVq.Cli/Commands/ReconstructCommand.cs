@@ -15,7 +15,7 @@ internal static class ReconstructCommand
         var device = Cli.Device();
         var cmd = new Command("reconstruct", "Reconstruct an image with a trained VQ-VAE.");
         foreach (var o in new Option[] { model, input, output, device }) cmd.Options.Add(o);
-        cmd.SetAction(r => Cli.Run(false, () =>
+        cmd.SetAction(r => Cli.Run(r, false, () =>
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             var vq = ModelStore.LoadVqVae(r.GetValue(model)!, backend);

@@ -24,6 +24,7 @@ internal static class TrainCommand
         var batch = new Option<int>("--batch") { Description = "Images per optimizer step.", DefaultValueFactory = _ => 32 };
         var lr = new Option<float>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-4f };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its checkpoint (same options); the loss curve continues exactly." };
+        var allowChanged = Cli.AllowChangedOptions();
         var maxSteps = new Option<int>("--max-steps") { Description = "Stop after this many optimizer steps in total, with a checkpoint (0 = run all epochs).", DefaultValueFactory = _ => 0 };
         var clip = new Option<float>("--clip-norm") { Description = "Clip gradients to this global L2 norm (0 = off).", DefaultValueFactory = _ => 0f };
         var channelsW = new Option<int?>("--width") { Description = "Convolution channels of encoder and decoder (default: 64 up to 32 px, 128 above)." };
@@ -43,10 +44,11 @@ internal static class TrainCommand
 
         var cmd = new Command("vqvae", "Train a VQ-VAE (images -> grid of discrete codes) on normal images.");
         data.AddTo(cmd);
-        foreach (var o in new Option[] { outDir, epochs, batch, lr, resume, maxSteps, clip, channelsW, codes, dim, down, ema, emaDecay, restart, recon, calShare, calMin, device, seed, profile, quiet }) cmd.Options.Add(o);
-        cmd.SetAction(r => Cli.Run(r.GetValue(profile), () =>
+        foreach (var o in new Option[] { outDir, epochs, batch, lr, resume, allowChanged, maxSteps, clip, channelsW, codes, dim, down, ema, emaDecay, restart, recon, calShare, calMin, device, seed, profile, quiet }) cmd.Options.Add(o);
+        cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
             ProgressBar.Silent = r.GetValue(quiet);
+            using var runLock = RunLock.Acquire(r.GetValue(outDir)!, $"--out {r.GetValue(outDir)}");
             var all = data.Open(r);
             string outPath = r.GetValue(outDir)!;
             var split = (r.GetValue(resume) ? CalibrationSplit.Read(outPath) : null)
@@ -76,6 +78,7 @@ internal static class TrainCommand
                 Lr = r.GetValue(lr),
                 Seed = r.GetValue(seed),
                 Resume = r.GetValue(resume),
+                AllowChangedOptions = r.GetValue(allowChanged),
                 MaxSteps = r.GetValue(maxSteps),
                 ClipNorm = r.GetValue(clip),
                 RestartDeadCodesEvery = r.GetValue(restart),

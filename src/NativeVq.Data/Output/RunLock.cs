@@ -22,12 +22,15 @@ public sealed class RunLock : IDisposable
         _folder = folder; _lockPath = lockPath; _created = created; _stream = stream;
     }
 
-    /// <summary>Creates <paramref name="dir"/> if needed and locks it; <paramref name="label"/> names it in messages ("--out x").</summary>
-    public static RunLock Acquire(string dir, string label)
+    /// <summary>
+    /// Creates <paramref name="dir"/> if needed and locks it; <paramref name="label"/> names it in messages ("--out x").
+    /// <paramref name="lockName"/> lets runs that share a folder by design (the parts of a sharded score) lock only their own part.
+    /// </summary>
+    public static RunLock Acquire(string dir, string label, string lockName = FileName)
     {
         bool existed = Directory.Exists(dir);
         var full = OutputPath.CreateFolder(dir, label);
-        var path = Path.Combine(full, FileName);
+        var path = Path.Combine(full, lockName);
         for (int attempt = 0; ; attempt++)
         {
             try
