@@ -10,7 +10,7 @@ namespace NativeVq.Tests.Reliability;
 /// </summary>
 public sealed class LoaderFuzzTests
 {
-    private const int Mutations = 150;
+    private const int Mutations = 60;   // per file and loader: 420 in all, a few seconds
 
     /// <summary>1-4 random edits: flip a bit, set a random byte, cut the file short, or drop/duplicate a span.</summary>
     private static byte[] Mutate(byte[] good, Rng rng)
