@@ -151,8 +151,9 @@ public sealed class ReliabilityCliTests : IDisposable, IClassFixture<TinyRunFixt
         Assert.False(Directory.Exists(P("scored/maps")));
         UserError(Run(["score", "--model", P("nothing"), "--input", input, "--out", P("never"), .. Cpu]));
         Assert.False(Directory.Exists(P("never")));
-        var bad = Inputs("bad", 3, "empty.png");
-        UserError(Run([.. "train vqvae --size 16 --epochs 1 --batch 4 --width 8 --codes 8 --embedding-dim 4".Split(' '), "--data", bad, "--out", P("run"), .. Cpu]), "empty.png");
+        // Mostly damaged files, so some land among the training images whatever the calibration split sets aside.
+        var bad = Inputs("bad", 1, "empty1.png", "empty2.png", "empty3.png", "empty4.png", "empty5.png");
+        UserError(Run([.. "train vqvae --size 16 --epochs 1 --batch 4 --width 8 --codes 8 --embedding-dim 4".Split(' '), "--data", bad, "--out", P("run"), .. Cpu]), "empty");
         foreach (var left in new[] { "config.json", "metrics.jsonl", "vqvae.nvq", RunLock.FileName })
             Assert.False(File.Exists(Path.Combine(P("run"), left)), left);
     }
