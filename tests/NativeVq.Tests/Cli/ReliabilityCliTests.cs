@@ -1,3 +1,4 @@
+using NativeVq.Tests.Support;
 using NativeVq.Cli;
 using NativeVq.Data;
 using NativeVq.Models.Training;
@@ -52,16 +53,7 @@ public sealed class ReliabilityCliTests : IDisposable, IClassFixture<TinyRunFixt
 
     private string P(string relative) => Path.Combine(_dir, relative);
 
-    internal static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var so = new StringWriter();
-        var se = new StringWriter();
-        Console.SetOut(so);
-        Console.SetError(se);
-        try { return (NativeVqCli.Build().Parse(args).Invoke(), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    internal static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     /// <summary>A user error: exit 1, the fragments in the message, no stack trace, never "internal error".</summary>
     private static void UserError((int Code, string Out, string Err) r, params string[] fragments)

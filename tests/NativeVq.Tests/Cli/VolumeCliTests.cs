@@ -1,3 +1,4 @@
+using NativeVq.Tests.Support;
 using NativeVq.Cli;
 using NativeVq.Data.Volumes;
 using NativeVq.Models.Training;
@@ -18,16 +19,7 @@ public sealed class VolumeCliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var so = new StringWriter();
-        var se = new StringWriter();
-        Console.SetOut(so);
-        Console.SetError(se);
-        try { return (NativeVqCli.Build().Parse(args).Invoke(), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => InProcessCli.Run(args);
 
     [Fact]
     public void DemoThenScoreAndEvalWriteTheMoodLayout()
