@@ -52,8 +52,7 @@ internal static class Cli
         return body();
     });
 
-    /// <inheritdoc cref="Run(ParseResult, bool, Func{int})"/>
-    public static int Run(bool profile, Func<int> body)
+    private static int Run(bool profile, Func<int> body)
     {
         if (profile) Profiler.Enable();
         try

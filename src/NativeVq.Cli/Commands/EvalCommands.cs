@@ -200,7 +200,7 @@ internal static class EvalCommands
         var cmd = new Command("merge-scores", "Join the parts written by `score --shard I/N` into one scores.jsonl; refuses a missing, extra, overlapping or unfinished part.");
         cmd.Options.Add(input);
         cmd.Options.Add(output);
-        cmd.SetAction(r => Cli.Run(false, () =>
+        cmd.SetAction(r => Cli.Run(r, false, () =>
         {
             var (parts, lines) = ScoreParts.Merge(r.GetValue(input)!, r.GetValue(output)!);
             Console.WriteLine($"{parts} parts, {lines} images: {r.GetValue(output)}");

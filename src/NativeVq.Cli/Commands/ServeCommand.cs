@@ -26,7 +26,7 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Serve the model over HTTP: POST an image to /v1/score (JSON) or /v1/map (heat map PNG); /healthz, /readyz, /metrics. Ctrl+C stops it after finishing the requests in flight.");
         foreach (var o in new Option[] { model, host, port, maxBatch, delay, maxBody, maxQueue, maxPixels, maxConnections, tokenFile, device, seed }) cmd.Options.Add(o);
         scoring.AddTo(cmd);
-        cmd.SetAction(r => Cli.Run(false, () =>
+        cmd.SetAction(r => Cli.Run(r, false, () =>
         {
             var options = new ServeOptions
             {

@@ -319,6 +319,10 @@ public sealed class ServeTests : IAsyncLifetime
         (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--max-batch", "0");
         Assert.Equal(1, code);
         Assert.Contains("--max-batch must be at least 1", err);
+        // Serve's numeric options go through the same up-front check as every other command's.
+        (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--max-batch-delay-ms", "NaN");
+        Assert.Equal(1, code);
+        Assert.Contains("--max-batch-delay-ms", err);
         (code, _, err) = InProcessCli.Run("serve", "--model", missing, "--host", "example.com");
         Assert.Equal(1, code);
         Assert.Contains("--host must be an IP address", err);
