@@ -4,7 +4,7 @@ using NativeVq.Kernels;
 
 namespace NativeVq.Bench;
 
-/// <summary>Bandwidth of the elementwise kernels (ELU forward + backward over 8M floats) on cpu; ilgpu-cpu at 64K.</summary>
+/// <summary>Bandwidth of the elementwise kernels (ELU and exp forward + backward over 8M floats) on cpu; ilgpu-cpu at 64K.</summary>
 public sealed class ElementwiseBench : IBench
 {
     public string Name => "elementwise";
@@ -24,6 +24,8 @@ public sealed class ElementwiseBench : IBench
         var dx = Tensor.Zeros(b, n);
         double fwd = ctx.MedianMs(() => { b.Unary(UnaryOp.Elu, x, y); b.Synchronize(); });
         double bwd = ctx.MedianMs(() => { b.UnaryBackward(UnaryOp.Elu, x, y, y, dx); b.Synchronize(); });
+        double exp = ctx.MedianMs(() => { b.Unary(UnaryOp.Exp, x, y); b.Synchronize(); });
+        double expBwd = ctx.MedianMs(() => { b.UnaryBackward(UnaryOp.Exp, x, y, y, dx); b.Synchronize(); });
         return new JsonObject
         {
             ["n"] = n,
@@ -31,6 +33,10 @@ public sealed class ElementwiseBench : IBench
             ["elu_forward_gb_s"] = BenchContext.Round(8.0 * n / (fwd * 1e6)),
             ["elu_backward_ms"] = BenchContext.Round(bwd),
             ["elu_backward_gb_s"] = BenchContext.Round(16.0 * n / (bwd * 1e6)),
+            ["exp_forward_ms"] = BenchContext.Round(exp),
+            ["exp_forward_gb_s"] = BenchContext.Round(8.0 * n / (exp * 1e6)),
+            ["exp_backward_ms"] = BenchContext.Round(expBwd),
+            ["exp_backward_gb_s"] = BenchContext.Round(16.0 * n / (expBwd * 1e6)),
         };
     }
 }

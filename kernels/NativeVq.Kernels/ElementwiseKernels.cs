@@ -23,6 +23,7 @@ public static class ElementwiseKernels
             (int)UnaryOp.Relu => v > 0f ? v : 0f,
             (int)UnaryOp.Elu => v > 0f ? v : XMath.Exp(v) - 1f,
             (int)UnaryOp.Sigmoid => 1f / (1f + XMath.Exp(-v)),
+            (int)UnaryOp.Exp => XMath.Exp(v),
             _ => XMath.Tanh(v),
         };
     }
@@ -35,6 +36,7 @@ public static class ElementwiseKernels
             (int)UnaryOp.Relu => v > 0f ? g : 0f,
             (int)UnaryOp.Elu => v > 0f ? g : g * (o + 1f),
             (int)UnaryOp.Sigmoid => g * o * (1f - o),
+            (int)UnaryOp.Exp => g * o,
             _ => g * (1f - o * o),
         };
     }

@@ -1,6 +1,6 @@
 namespace NativeVq;
 
-public enum UnaryOp { Relu, Elu, Sigmoid, Tanh }
+public enum UnaryOp { Relu, Elu, Sigmoid, Tanh, Exp }
 
 public enum BinaryOp { Add, Sub, Mul }
 
@@ -21,7 +21,7 @@ public abstract partial class Backend
         AxpbyCore(x, y, a, b);
     }
 
-    /// <summary>y = f(x) for ReLU, ELU (alpha 1), sigmoid, tanh.</summary>
+    /// <summary>y = f(x) for ReLU, ELU (alpha 1), sigmoid, tanh, exp.</summary>
     public void Unary(UnaryOp op, Tensor x, Tensor y)
     {
         using var _ = Profiler.Kernel(this, UnaryNames[(int)op], x.Numel, 8.0 * x.Numel, x);
@@ -49,7 +49,7 @@ public abstract partial class Backend
         MulAccumulateCore(a, b, y);
     }
 
-    private static readonly string[] UnaryNames = ["relu", "elu", "sigmoid", "tanh"];
+    private static readonly string[] UnaryNames = ["relu", "elu", "sigmoid", "tanh", "exp"];
     private static readonly string[] BinaryNames = ["add", "sub", "mul"];
 
     protected abstract void FillCore(Tensor y, float value);

@@ -33,6 +33,7 @@ public static class CpuElementwise
             case UnaryOp.Sigmoid: VectorMath.Sigmoid(x, y); break;
             case UnaryOp.Tanh: PaddedTail(x, y, static (a, b) => TensorPrimitives.Tanh(a, b)); break;
             case UnaryOp.Elu: VectorMath.Apply(VectorMath.Fn.Elu, x, y); break;
+            case UnaryOp.Exp: VectorMath.Exp(x, y); break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }
     }
@@ -81,6 +82,9 @@ public static class CpuElementwise
                 break;
             case UnaryOp.Tanh:
                 for (int i = 0; i < x.Length; i++) dx[i] += dy[i] * (1f - y[i] * y[i]);
+                break;
+            case UnaryOp.Exp:   // exp' = exp: the saved output is the derivative
+                TensorPrimitives.MultiplyAdd(dy, y, dx, dx);
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(op));
         }

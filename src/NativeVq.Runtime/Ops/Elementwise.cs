@@ -41,6 +41,8 @@ public static partial class F
     public static Tensor Elu(Tensor x) => Unary(UnaryOp.Elu, x);
     public static Tensor Sigmoid(Tensor x) => Unary(UnaryOp.Sigmoid, x);
     public static Tensor Tanh(Tensor x) => Unary(UnaryOp.Tanh, x);
+    /// <summary>e^x (the VAE's σ² = exp(logvar)).</summary>
+    public static Tensor Exp(Tensor x) => Unary(UnaryOp.Exp, x);
 
     private static Tensor Unary(UnaryOp op, Tensor x)
     {

@@ -14,6 +14,7 @@ public sealed class ElementwiseParityTests(IlgpuFixture ilgpu)
     [InlineData(UnaryOp.Elu)]
     [InlineData(UnaryOp.Sigmoid)]
     [InlineData(UnaryOp.Tanh)]
+    [InlineData(UnaryOp.Exp)]
     public void UnaryForwardAndBackward(UnaryOp op)
     {
         var x = GradCheck.Random(Cpu, 11, -3f, 3f, 2, 3, 17);

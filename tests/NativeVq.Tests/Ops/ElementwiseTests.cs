@@ -12,11 +12,32 @@ public sealed class ElementwiseTests
     [InlineData("elu")]
     [InlineData("sigmoid")]
     [InlineData("tanh")]
+    [InlineData("exp")]
     public void UnaryGradientsMatchFiniteDifferences(string op)
     {
-        Func<Tensor, Tensor> f = op switch { "relu" => F.Relu, "elu" => F.Elu, "sigmoid" => F.Sigmoid, _ => F.Tanh };
+        Func<Tensor, Tensor> f = op switch { "relu" => F.Relu, "elu" => F.Elu, "sigmoid" => F.Sigmoid, "exp" => F.Exp, _ => F.Tanh };
         var x = GradCheck.RandomAwayFromZero(Cpu, 3, 0.05f, 2, 3, 5, 7);
         GradCheck.Check(t => f(t[0]), [x]);
+    }
+
+    /// <summary>No golden case exists for exp (PyTorch is not installed where it was added): a float64 reference instead.</summary>
+    [Fact]
+    public void ExpAndItsGradientMatchAFloat64Reference()
+    {
+        var x = GradCheck.Random(Cpu, 21, -8f, 8f, 3, 37);
+        x.RequiresGrad = true;
+        var y = F.Exp(x);
+        F.Sum(F.Mul(y, GradCheck.Random(Cpu, 22, 3, 37))).Backward();
+        var xs = x.ToArray();
+        var up = GradCheck.Random(Cpu, 22, 3, 37).ToArray();
+        var ys = y.ToArray();
+        var gs = x.Grad!.ToArray();
+        for (int i = 0; i < xs.Length; i++)
+        {
+            double e = Math.Exp(xs[i]);
+            Assert.True(Math.Abs(ys[i] - e) <= 1e-6 * e, $"exp({xs[i]}) = {ys[i]}, float64 {e}");
+            Assert.True(Math.Abs(gs[i] - e * up[i]) <= 1e-6 * e + 1e-7, $"d exp({xs[i]}) = {gs[i]}, float64 {e * up[i]}");
+        }
     }
 
     [Fact]
@@ -69,6 +90,7 @@ public sealed class ElementwiseTests
     [InlineData(UnaryOp.Relu)]
     [InlineData(UnaryOp.Sigmoid)]
     [InlineData(UnaryOp.Tanh)]
+    [InlineData(UnaryOp.Exp)]
     public void ActivationValuesDoNotDependOnTheirPositionInTheArray(UnaryOp op)
     {
         var x = GradCheck.Random(Cpu, 31, -4f, 4f, 37).ToArray();

@@ -64,4 +64,37 @@ public sealed class LossTests
         exact /= av.Length;
         Assert.True(Math.Abs(l1 - exact) < 1e-6 * exact + 1e-7, $"{l1} vs {exact}");
     }
+
+    /// <summary>No golden case (PyTorch is not installed where it was added): the KL against a float64 reference, value and gradients.</summary>
+    [Fact]
+    public void GaussianKlMatchesAFloat64Reference()
+    {
+        int n = 3, d = 10;
+        var mu = GradCheck.Random(Cpu, 71, -2f, 2f, n, d);
+        var lv = GradCheck.Random(Cpu, 72, -3f, 2f, n, d);
+        mu.RequiresGrad = true; lv.RequiresGrad = true;
+        var kl = F.GaussianKl(mu, lv);
+        kl.Backward();
+        var m = mu.ToArray(); var l = lv.ToArray();
+        double want = 0;
+        for (int i = 0; i < m.Length; i++) want += -0.5 * (1 + l[i] - (double)m[i] * m[i] - Math.Exp(l[i]));
+        want /= n;
+        Assert.Equal(want, kl.Item(), 4);
+        var gm = mu.Grad!.ToArray(); var gl = lv.Grad!.ToArray();
+        for (int i = 0; i < m.Length; i++)
+        {
+            Assert.Equal(m[i] / (double)n, gm[i], 5);
+            Assert.Equal(0.5 * (Math.Exp(l[i]) - 1) / n, gl[i], 5);
+        }
+    }
+
+    [Fact]
+    public void GaussianKlIsZeroForTheStandardNormalAndItsGradientsMatchFiniteDifferences()
+    {
+        var zero = Tensor.Zeros(Cpu, 4, 8);
+        Assert.Equal(0f, F.GaussianKl(zero, zero).Item());
+        var mu = GradCheck.Random(Cpu, 73, 2, 3, 4);
+        var lv = GradCheck.Random(Cpu, 74, 2, 3, 4);
+        GradCheck.Check(t => F.GaussianKl(t[0], t[1]), [mu, lv]);
+    }
 }
