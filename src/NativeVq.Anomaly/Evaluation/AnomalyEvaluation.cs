@@ -86,25 +86,32 @@ public static class AnomalyEvaluation
         if (sample.Overall.Image.AtThreshold is { } at && sample.Threshold is { } thr)
             fpr = new FprCheck(thr.NormalValidationImages, settings.ThresholdPercentile, 1 - settings.ThresholdPercentile / 100, at.Fpr, (int)(at.Fp + at.Tn), (int)at.Fp);
 
-        var baselines = new List<BaselineResult>();
-        if (settings.Baselines && reference is { Fit.Count: > 0 })
-        {
-            foreach (var make in new Func<IBaseline>[]
-            {
-                () => LocalStatsGaussian.Fit(reference.Data, reference.Fit),
-                () => NearestPatch.Fit(scorer.Backend, reference.Data, reference.Fit, settings.Seed),
-            })
-            {
-                var bc = System.Diagnostics.Stopwatch.StartNew();
-                var b = make();
-                progress?.Invoke(b.Name, 0, indices.Count);
-                var (bs, bm) = b.ScoreAll(set.Data, indices);
-                var result = Metrics.Evaluation.Evaluate(new EvaluationInput(defects, bs, masks is null ? null : bm, masks, size, size), opts);
-                baselines.Add(new BaselineResult(b.Name, result, bc.Elapsed.TotalSeconds));
-                progress?.Invoke(b.Name, indices.Count, indices.Count);
-            }
-        }
+        var baselines = settings.Baselines ? Baselines(scorer.Backend, set, reference, indices, defects, masks, opts, settings.Seed, progress) : new List<BaselineResult>();
         return new EvaluationRun(sample, imageScorer.Name, imageScores, recon, baselines, aurocs, fpr, scores, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The two no-network baselines, fitted on the run's training images and evaluated on the same test images.</summary>
+    internal static List<BaselineResult> Baselines(Backend backend, EvalSet set, EvaluationReference? reference, IReadOnlyList<int> indices, string[] defects,
+        List<byte[]?>? masks, EvaluationOptions opts, ulong seed, Action<string, int, int>? progress)
+    {
+        var baselines = new List<BaselineResult>();
+        if (reference is not { Fit.Count: > 0 }) return baselines;
+        int size = set.Data.Size;
+        foreach (var make in new Func<IBaseline>[]
+        {
+            () => LocalStatsGaussian.Fit(reference.Data, reference.Fit),
+            () => NearestPatch.Fit(backend, reference.Data, reference.Fit, seed),
+        })
+        {
+            var bc = System.Diagnostics.Stopwatch.StartNew();
+            var b = make();
+            progress?.Invoke(b.Name, 0, indices.Count);
+            var (bs, bm) = b.ScoreAll(set.Data, indices);
+            var result = Metrics.Evaluation.Evaluate(new EvaluationInput(defects, bs, masks is null ? null : bm, masks, size, size), opts);
+            baselines.Add(new BaselineResult(b.Name, result, bc.Elapsed.TotalSeconds));
+            progress?.Invoke(b.Name, indices.Count, indices.Count);
+        }
+        return baselines;
     }
 
     /// <summary>
@@ -136,7 +143,10 @@ public static class AnomalyEvaluation
     }
 
     /// <summary>Writes metrics.json (the image score, baselines, FPR check), baseline_metrics.json and the self-contained index.html.</summary>
-    public static string WriteReport(string dir, EvalSet set, EvaluationRun run, IReadOnlyDictionary<string, string> info, int maxRows = 200)
+    /// <param name="method">How the report names the method (the VQ-VAE + prior unless a run of another kind is reported).</param>
+    /// <param name="reconstructionRow">The name of the reconstruction-error row among the comparisons.</param>
+    public static string WriteReport(string dir, EvalSet set, EvaluationRun run, IReadOnlyDictionary<string, string> info, int maxRows = 200,
+        string method = "VQ-VAE + PixelSNAIL", string reconstructionRow = "reconstruction error (VQ-VAE only)")
     {
         Directory.CreateDirectory(dir);
         int size = set.Data.Size, c = set.Data.Channels;
@@ -155,9 +165,9 @@ public static class AnomalyEvaluation
             ["image score"] = run.ImageScoreName,
             ["scoring time"] = $"{run.Seconds:F1} s ({1000 * run.Seconds / Math.Max(1, run.Scores.Count):F0} ms per image, calibration and baselines included)",
         };
-        var comparisons = new List<ComparisonRow> { new("reconstruction error (VQ-VAE only)", run.ReconstructionBaseline, 0) };
+        var comparisons = new List<ComparisonRow> { new(reconstructionRow, run.ReconstructionBaseline, 0) };
         comparisons.AddRange(run.Baselines.Select(b => new ComparisonRow(b.Name, b.Result, b.Seconds)));
-        var html = HtmlReport.Write(dir, new ReportData($"VQ-VAE + PixelSNAIL, image score {run.ImageScoreName}", run.Sample, images)
+        var html = HtmlReport.Write(dir, new ReportData($"{method}, image score {run.ImageScoreName}", run.Sample, images)
         {
             RunInfo = allInfo,
             MaxRows = maxRows,

@@ -17,26 +17,52 @@ internal sealed class DataOptions
     public Option<string> Split { get; } = new("--split") { Description = "Which part to use: train (MVTec train/good; IDX the first 80 % of each class), test (MVTec test/; IDX the other 20 %), or all.", DefaultValueFactory = _ => "train" };
     public Option<long> MaxPixels { get; } = new("--max-pixels") { Description = "Refuse images with more pixels than this before decoding them.", DefaultValueFactory = _ => ImageLoadOptions.DefaultMaxPixels };
 
+    public Option<double> Contamination { get; } = new("--contamination") { Description = "IDX one-vs-rest training only: replace this fraction P (0 ≤ P < 1) of the training images by images of the other classes (a seeded choice, recorded in config.json and data_split.json), to measure how a method copes with anomalies in its training data.", DefaultValueFactory = _ => 0.0 };
+    public Option<ulong> ContaminationSeed { get; } = new("--contamination-seed") { Description = "Seed of the --contamination choice (which images are replaced, and by which).", DefaultValueFactory = _ => 1UL };
+
     public VolumeCliOptions Volumes { get; } = new();
 
-    public void AddTo(Command c)
+    private bool _training;
+
+    /// <param name="training">A train command: adds --contamination (the training set may be contaminated on purpose).</param>
+    public void AddTo(Command c, bool training = false)
     {
         c.Options.Add(Data); c.Options.Add(Format); c.Options.Add(Size); c.Options.Add(Channels); c.Options.Add(NormalClass); c.Options.Add(Split); c.Options.Add(MaxPixels);
+        if (training) { c.Options.Add(Contamination); c.Options.Add(ContaminationSeed); }
+        _training = training;
         Volumes.AddTo(c);
     }
+
+    /// <summary>--contamination and its seed as given (P = 0 when the command has no such option).</summary>
+    public (double Fraction, ulong Seed) ContaminationOf(ParseResult r) => _training ? (r.GetValue(Contamination), r.GetValue(ContaminationSeed)) : (0, 0);
+
+    /// <summary>What config.json records of a contaminated training set (null when it is clean).</summary>
+    public static JsonObject? Describe(IImageDataset ds) => ds is ContaminatedDataset c
+        ? new JsonObject { ["fraction"] = c.Fraction, ["seed"] = c.Seed, ["replaced"] = c.Replaced, ["images"] = c.Count }
+        : null;
 
     public IImageDataset Open(ParseResult r)
     {
         var split = r.GetValue(Split)!;
         if (split is not ("train" or "test" or "all")) throw new UserError($"--split must be train, test or all, got '{split}'");
+        var (fraction, seed) = ContaminationOf(r);
         var ds = OpenWith(r.GetValue(Data)!, r.GetValue(Format)!, r.GetValue(Size), r.GetValue(Channels), r.GetValue(NormalClass), split,
-            r.GetValue(MaxPixels), msg => Console.Error.WriteLine($"note: {msg}"), Volumes.Options(r));   // each kind of remark comes once from the dataset
+            r.GetValue(MaxPixels), msg => Console.Error.WriteLine($"note: {msg}"), Volumes.Options(r), fraction, seed);   // each kind of remark comes once from the dataset
         Console.Error.WriteLine($"data: {ds.Count} images, {ds.Channels}x{ds.Size}x{ds.Size}");
+        if (ds is ContaminatedDataset c)
+            Console.Error.WriteLine($"contamination: {c.Replaced} of {c.Count} images replaced by other classes (P = {c.Fraction.ToString(System.Globalization.CultureInfo.InvariantCulture)}, seed {c.Seed})");
         return ds;
     }
 
     /// <summary>What `eval` needs to reopen the images read with these options (written into the run's split file).</summary>
-    public JsonObject Source(ParseResult r, IImageDataset opened) => new()
+    public JsonObject Source(ParseResult r, IImageDataset opened)
+    {
+        var source = SourceOf(r, opened);
+        if (opened is ContaminatedDataset c) source["contamination"] = new JsonObject { ["fraction"] = c.Fraction, ["seed"] = c.Seed };
+        return source;
+    }
+
+    private JsonObject SourceOf(ParseResult r, IImageDataset opened) => new()
     {
         ["kind"] = "files",
         ["data"] = Path.GetFullPath(r.GetValue(Data)!),
@@ -58,7 +84,8 @@ internal sealed class DataOptions
                 "synthetic" => new SyntheticTextures(source["count"]!.GetValue<int>(), source["size"]!.GetValue<int>(), source["seed"]!.GetValue<ulong>()),
                 "files" => OpenWith(source["data"]!.GetValue<string>(), source["format"]!.GetValue<string>(), source["size"]!.GetValue<int>(),
                     source["channels"]!.GetValue<int>(), source["normal_class"]?.GetValue<int>(), source["split"]!.GetValue<string>(),
-                    source["max_pixels"]!.GetValue<long>(), _ => { }),
+                    source["max_pixels"]!.GetValue<long>(), _ => { }, null,
+                    source["contamination"]?["fraction"]?.GetValue<double>() ?? 0, source["contamination"]?["seed"]?.GetValue<ulong>() ?? 0),
                 var k => throw new UserError($"{CalibrationSplit.FileName}: unknown data kind '{k}'"),
             };
         }
@@ -68,8 +95,18 @@ internal sealed class DataOptions
         }
     }
 
-    private static IImageDataset OpenWith(string data, string format, int size, int channels, int? normalClass, string split, long maxPixels, Action<string> notice, VolumeOptions? volume = null)
+    private static IImageDataset OpenWith(string data, string format, int size, int channels, int? normalClass, string split, long maxPixels, Action<string> notice,
+        VolumeOptions? volume = null, double contamination = 0, ulong contaminationSeed = 0)
     {
+        if (contamination != 0)
+        {
+            if (!(contamination > 0 && contamination < 1)) throw new UserError($"--contamination must be in [0, 1), got {contamination.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+            var fmt = format is "auto" ? DatasetFactory.Detect(data) : format;
+            if (fmt != "idx")
+                throw new UserError($"--contamination replaces training images by images of other classes, which needs labelled IDX data with --normal-class; {data} is {(fmt == "mvtec" ? "an MVTec category" : fmt == "nifti" ? "a folder of volumes" : "a folder of images")}, which has no classes");
+            if (normalClass is null) throw new UserError("--contamination needs --normal-class: the other classes are what contaminates the normal one");
+            if (split != "train") throw new UserError($"--contamination applies to training data (--split train), not --split {split}");
+        }
         var ds = DatasetFactory.Open(data, new DatasetOptions
         {
             Format = format,
@@ -85,6 +122,13 @@ internal sealed class DataOptions
         {
             var (first, second) = ds.SplitPerLabel(0.8);
             ds = split == "train" ? first : second;
+        }
+        if (contamination > 0)
+        {
+            // The replacements come from the other classes' training part (first 80 %), never from the test part eval uses.
+            var everything = DatasetFactory.Open(data, new DatasetOptions { Format = "idx", Size = size, Channels = channels, MaxPixels = maxPixels, Split = "train" });
+            var pool = everything.SplitPerLabel(0.8).First.Where(label => label != normalClass);
+            ds = ContaminatedDataset.Create(ds, pool, contamination, contaminationSeed);
         }
         return ds;
     }

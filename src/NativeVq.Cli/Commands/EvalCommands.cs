@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using NativeVq.Anomaly;
 using NativeVq.Anomaly.Evaluation;
+using NativeVq.Anomaly.Runs;
 using NativeVq.Anomaly.Scoring;
 using NativeVq.Data;
 using NativeVq.Models;
@@ -16,7 +17,7 @@ internal static class EvalCommands
 {
     public static Command Eval()
     {
-        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq, prior.nvq and calibration.json.");
+        var model = Cli.Required<string>("--model", "Run folder: a VQ-VAE run (vqvae.nvq, prior.nvq, calibration.json) or a VAE / GAN run (its config.json says which; --image-score then picks among that model's scores).");
         var data = Cli.Required<string>("--data", "Test data: an MVTec AD category (test/<defect>/, ground_truth/), MNIST IDX files (with --normal-class: the held-out 20 % of every class), or a folder with good/ and <defect>/ subfolders.");
         var format = new Option<string>("--format") { Description = "auto, mvtec, idx or folder.", DefaultValueFactory = _ => "auto" };
         var normalClass = new Option<int?>("--normal-class") { Description = "IDX one-vs-rest: the normal digit; every other class is anomalous." };
@@ -41,6 +42,28 @@ internal static class EvalCommands
             string runDir = r.GetValue(model)!;
             if (r.GetValue(volumes.Volumes))
                 return VolumeCommands.Eval(r, volumes, scoring, runDir, r.GetValue(data)!, r.GetValue(output)!, backend, r.GetValue(seed));
+            if (RunScorers.Open(runDir, backend) is { } other)
+            {
+                using var otherLock = RunLock.Acquire(r.GetValue(output)!, $"--out {r.GetValue(output)}");
+                var otherSet = OpenEvalSet(r.GetValue(data)!, r.GetValue(format)!, r.GetValue(normalClass), other.ImageSize, other.Channels);
+                var otherRun = RunEvaluation.Run(other, otherSet, OpenReference(runDir, other.ImageSize, other.Channels), scoring.ExplicitImageScore(r), new EvaluationSettings
+                {
+                    Maps = !r.GetValue(noMaps),
+                    ThresholdPercentile = r.GetValue(thresholdP),
+                    Limit = r.GetValue(limit),
+                    Seed = r.GetValue(seed),
+                    Baselines = !r.GetValue(noBaselines),
+                }, Progress());
+                var otherHtml = AnomalyEvaluation.WriteReport(r.GetValue(output)!, otherSet, otherRun, new Dictionary<string, string>
+                {
+                    ["run"] = Path.GetFullPath(runDir),
+                    ["model"] = other.Kind,
+                    ["device"] = backend.Name,
+                }, r.GetValue(maxRows), other.Method, $"reconstruction error ({other.Method})");
+                PrintSummary(otherRun);
+                Console.WriteLine($"report: {otherHtml}");
+                return 0;
+            }
             var (scorer, cal, vq) = scoring.Load(r, runDir, backend, r.GetValue(seed), !r.GetValue(noMaps));
             using var outLock = RunLock.Acquire(r.GetValue(output)!, $"--out {r.GetValue(output)}");
             var vqCfg = vq.Config;

@@ -41,7 +41,7 @@ internal static class PriorCommands
         var profile = Cli.Profile();
         var quiet = Cli.Quiet();
         var cmd = new Command("prior", "Train the PixelSNAIL prior over a VQ-VAE's code maps (encodes the data once, cached in the run folder), then report training and held-out NLL.");
-        data.AddTo(cmd);
+        data.AddTo(cmd, training: true);
         foreach (var o in new Option[] { vqvae, recipe, epochs, batch, lr, schedule, weightDecay, patience, keepBest, augment, augmentCopies, heldOut, lambdaP, tauP, resume, allowChanged, maxSteps, channels, blocks, resBlocks, dropout, device, seed, profile, quiet }) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
@@ -61,6 +61,11 @@ internal static class PriorCommands
                 // The VQ-VAE's calibration images: held out from both models, so NLLs and thresholds come from unseen images.
                 if (maps.Count != split.Total)
                     throw new UserError($"--data gives {maps.Count} images but {CalibrationSplit.FileName} in {runDir} was made on {split.Total}: pass the data `train vqvae` used");
+                // A contaminated VQ-VAE's prior must see the same contaminated images (the counts alone match either way).
+                var want = split.Source["contamination"]?.ToJsonString() ?? "none";
+                var got = data.Source(r, ds)["contamination"]?.ToJsonString() ?? "none";
+                if (want != got)
+                    throw new UserError($"train prior: {CalibrationSplit.FileName} in {runDir} records contamination {want} but these options give {got}: pass the --contamination and --contamination-seed `train vqvae` used");
                 heldIdx = split.Calibration;
                 trainIdx = split.TrainingIndices();
                 share = (float)split.Calibration.Length / Math.Max(1, maps.Count);

@@ -40,6 +40,9 @@ internal sealed class ScoringCliOptions
     public string ImageScoreSpec(ParseResult r, bool maps = true)
         => !Implicit(r, ImageScore) ? r.GetValue(ImageScore)! : Seeds(r) ? ImageScoreDefaults.Seeds : maps ? ImageScoreDefaults.Default : ImageScoreDefaults.WithoutMaps;
 
+    /// <summary>--image-score when given on the command line, else null (a VAE or GAN run then uses its own default).</summary>
+    public string? ExplicitImageScore(ParseResult r) => Implicit(r, ImageScore) ? null : r.GetValue(ImageScore);
+
     private static bool Implicit(ParseResult r, Option o) => r.GetResult(o) is null or { Implicit: true };
 
     public ScoringOptions Options(ParseResult r, ulong seed)

@@ -13,6 +13,7 @@ internal static class TrainCommand
         var train = new Command("train", "Train a model into a run folder.");
         train.Subcommands.Add(VqVae());
         train.Subcommands.Add(PriorCommands.Train());
+        train.Subcommands.Add(VaeCommand.Train());
         return train;
     }
 
@@ -43,20 +44,14 @@ internal static class TrainCommand
         var quiet = Cli.Quiet();
 
         var cmd = new Command("vqvae", "Train a VQ-VAE (images -> grid of discrete codes) on normal images.");
-        data.AddTo(cmd);
+        data.AddTo(cmd, training: true);
         foreach (var o in new Option[] { outDir, epochs, batch, lr, resume, allowChanged, maxSteps, clip, channelsW, codes, dim, down, ema, emaDecay, restart, recon, calShare, calMin, device, seed, profile, quiet }) cmd.Options.Add(o);
         cmd.SetAction(r => Cli.Run(r, r.GetValue(profile), () =>
         {
             ProgressBar.Silent = r.GetValue(quiet);
             using var runLock = RunLock.Acquire(r.GetValue(outDir)!, $"--out {r.GetValue(outDir)}");
-            var all = data.Open(r);
             string outPath = r.GetValue(outDir)!;
-            var split = (r.GetValue(resume) ? CalibrationSplit.Read(outPath) : null)
-                ?? CalibrationSplit.Create(all, data.Source(r, all), r.GetValue(calShare), r.GetValue(calMin), r.GetValue(seed));
-            split.Check(all, "train vqvae");
-            split.Write(outPath);
-            var ds = new SubsetDataset(all, split.TrainingIndices());
-            Console.Error.WriteLine($"calibration: {split.Calibration.Length} of {all.Count} images set aside (not trained on) → {Path.Combine(outPath, CalibrationSplit.FileName)}");
+            var (all, ds) = OpenWithCalibration(r, data, outPath, r.GetValue(resume), r.GetValue(calShare), r.GetValue(calMin), r.GetValue(seed), "train vqvae");
             var cfg = VqVaeConfig.ForImage(ds.Size, ds.Channels);
             cfg = cfg with
             {
@@ -82,6 +77,7 @@ internal static class TrainCommand
                 MaxSteps = r.GetValue(maxSteps),
                 ClipNorm = r.GetValue(clip),
                 RestartDeadCodesEvery = r.GetValue(restart),
+                Contamination = DataOptions.Describe(all),
             });
             trainer.Run();
             Console.Error.WriteLine($"model written to {Path.Combine(r.GetValue(outDir)!, VqVaeTrainer.CheckpointName)}");
@@ -91,4 +87,20 @@ internal static class TrainCommand
     }
 
     private static int Or(int? value, int fallback) => value ?? fallback;
+
+    /// <summary>
+    /// Opens the training data (contaminated when asked) and sets the calibration images aside (data_split.json,
+    /// kept on --resume): returns all images and the ones the model trains on.
+    /// </summary>
+    internal static (IImageDataset All, IImageDataset Training) OpenWithCalibration(System.CommandLine.ParseResult r, DataOptions data, string outPath, bool resume,
+        double share, int min, ulong seed, string command)
+    {
+        var all = data.Open(r);
+        var split = (resume ? CalibrationSplit.Read(outPath) : null)
+            ?? CalibrationSplit.Create(all, data.Source(r, all), share, min, seed);
+        split.Check(all, command);
+        split.Write(outPath);
+        Console.Error.WriteLine($"calibration: {split.Calibration.Length} of {all.Count} images set aside (not trained on) → {Path.Combine(outPath, CalibrationSplit.FileName)}");
+        return (all, new SubsetDataset(all, split.TrainingIndices()));
+    }
 }

@@ -25,6 +25,8 @@ public sealed record VqVaeTrainOptions
     public bool AllowChangedOptions { get; init; }
     /// <summary>Images shown in the per-epoch reconstruction grid.</summary>
     public int GridImages { get; init; } = 8;
+    /// <summary>How the training data was contaminated (`--contamination`), written to config.json's "contamination"; null = clean.</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public JsonObject? Contamination { get; init; }
 }
 
 /// <summary>Per-epoch summary (also one line of metrics.jsonl).</summary>
@@ -194,13 +196,15 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         if (!_configWritten)
         {
             // Written with the first checkpoint, not at the start: a run that fails before it leaves no lone config.json.
-            run.WriteJson("config.json", new JsonObject
+            var json = new JsonObject
             {
                 ["model"] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
                 ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
                 ["device"] = backend.Name,
                 ["images"] = data.Count,
-            });
+            };
+            if (options.Contamination is not null) json["contamination"] = options.Contamination.DeepClone();
+            run.WriteJson("config.json", json);
             _configWritten = true;
         }
         var training = new JsonObject
