@@ -23,16 +23,18 @@ namespace NativeVq.Anomaly;
 /// </summary>
 public sealed class AnomalyModel : IDisposable
 {
-    private readonly AnomalyScorer _scorer;
+    private readonly AnomalyScorer? _scorer;
+    private readonly Runs.IRunScorer? _run;       // a VAE or GAN run instead of VQ-VAE + prior
     private readonly AnomalyModelOptions _options;
     private readonly Backend _backend;
     private readonly bool _ownsBackend;
     private readonly object _gate = new();
     private bool _disposed;
 
-    private AnomalyModel(AnomalyScorer scorer, AnomalyModelOptions options, Backend backend, bool ownsBackend, int size, int channels, double threshold)
+    private AnomalyModel(AnomalyScorer? scorer, Runs.IRunScorer? run, AnomalyModelOptions options, Backend backend, bool ownsBackend, int size, int channels, double threshold)
     {
         _scorer = scorer;
+        _run = run;
         _options = options;
         _backend = backend;
         _ownsBackend = ownsBackend;
@@ -61,13 +63,27 @@ public sealed class AnomalyModel : IDisposable
         options ??= new AnomalyModelOptions();
         options.Scoring.Validate();
         if (options.BatchSize < 1) throw new UserError($"batch size must be at least 1, got {options.BatchSize}");
+        if (Runs.RunScorers.Open(runDir, backend) is { } run)
+        {
+            // A VAE or GAN run: its default image score, thresholded at the percentile of its calibration images.
+            var thresholds = Runs.RunCalibration.Read(runDir);
+            if (!thresholds.Thresholds.TryGetValue(run.DefaultScore, out var t))
+                throw new UserError($"{Path.Combine(runDir, Runs.RunCalibration.FileName)} holds no threshold for the score {run.DefaultScore}");
+            return new AnomalyModel(null, run, options, backend, ownsBackend, run.ImageSize, run.Channels, t);
+        }
         var vq = ModelStore.LoadVqVae(runDir, backend);
         var prior = ModelStore.LoadPrior(runDir, backend);
         var cal = ModelStore.LoadCalibration(runDir);
         var o = options.Scoring;
         var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, options.Restorer ?? RestorerFactory.Fast());
-        return new AnomalyModel(scorer, options, backend, ownsBackend, vq.Config.ImageSize, vq.Config.ImageChannels, cal.SampleScoreThreshold);
+        return new AnomalyModel(scorer, null, options, backend, ownsBackend, vq.Config.ImageSize, vq.Config.ImageChannels, cal.SampleScoreThreshold);
     }
+
+    /// <summary>The run's model: "vqvae" (VQ-VAE + PixelSNAIL), "vae" or "gan".</summary>
+    public string Kind => _run?.Kind ?? "vqvae";
+
+    /// <summary>What <see cref="AnomalyResult.Score"/> is: the MOOD sample score of a VQ-VAE run, or the named score of a VAE / GAN run.</summary>
+    public string ScoreName => _run?.DefaultScore ?? "mood";
 
     /// <summary>Side of the square input the model takes; every image is resized to it (central square crop, then resampling).</summary>
     public int ImageSize { get; }
@@ -78,11 +94,11 @@ public sealed class AnomalyModel : IDisposable
     /// <summary>The decision threshold on <see cref="AnomalyResult.Score"/> (calibration.json).</summary>
     public double Threshold { get; }
 
-    /// <summary>λ in nats: codes with a larger NLL count towards the score.</summary>
-    public double Lambda => _scorer.Lambda;
+    /// <summary>λ in nats: codes with a larger NLL count towards the score (NaN for a VAE or GAN run).</summary>
+    public double Lambda => _scorer?.Lambda ?? double.NaN;
 
-    /// <summary>τ in nats: codes with a larger NLL are redrawn by the restorations.</summary>
-    public double Tau => _scorer.Tau;
+    /// <summary>τ in nats: codes with a larger NLL are redrawn by the restorations (NaN for a VAE or GAN run).</summary>
+    public double Tau => _scorer?.Tau ?? double.NaN;
 
     /// <summary>The device it runs on (cpu, cuda, ilgpu-cpu).</summary>
     public string Device => _backend.Name;
@@ -145,7 +161,13 @@ public sealed class AnomalyModel : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _scorer.Score(data, indices, _options.Maps, progress, _options.BatchSize, seedByIndex: false,
+            if (_run is not null)
+            {
+                Runs.RunScorers.Score(_run, data, indices, progress, _options.BatchSize,
+                    scored: s => { var r = ToResult(s); results.Add(r); scored?.Invoke(r); }, failed: failed);
+                return results;
+            }
+            _scorer!.Score(data, indices, _options.Maps, progress, _options.BatchSize, seedByIndex: false,
                 scored: s => { var r = ToResult(s); results.Add(r); scored?.Invoke(r); }, failed: failed);
         }
         return results;
@@ -161,6 +183,17 @@ public sealed class AnomalyModel : IDisposable
         MapHeight = s.Map is null ? 0 : ImageSize,
         TotalNll = s.TotalNll,
         ResampledCodes = s.ResampledCodes,
+        Image = new ImageF(Channels, ImageSize, ImageSize, s.Input),
+    };
+
+    private AnomalyResult ToResult(Runs.ScoredImage s) => new()
+    {
+        Name = s.Name,
+        Score = s.Scores[_run!.DefaultScore],
+        Threshold = Threshold,
+        Map = _options.Maps ? s.Map : null,
+        MapWidth = _options.Maps ? ImageSize : 0,
+        MapHeight = _options.Maps ? ImageSize : 0,
         Image = new ImageF(Channels, ImageSize, ImageSize, s.Input),
     };
 

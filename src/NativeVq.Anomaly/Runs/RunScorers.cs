@@ -36,8 +36,14 @@ public static class RunScorers
         return Enumerable.Range(0, n).Select(i => all.AsSpan(i * per, per).ToArray()).ToArray();
     }
 
-    /// <summary>Scores images <paramref name="indices"/> of <paramref name="data"/> in batches; one result per image, in order.</summary>
-    public static List<ScoredImage> Score(IRunScorer scorer, IImageDataset data, IReadOnlyList<int> indices, Action<int>? progress = null, int batch = 64)
+    /// <summary>
+    /// Scores images <paramref name="indices"/> of <paramref name="data"/> in batches; one result per image, in order.
+    /// <paramref name="scored"/> sees each result as soon as it exists. An image that cannot be read stops the call with
+    /// its <see cref="UserError"/>, unless <paramref name="failed"/> is given: it then receives (index, error) and the
+    /// other images are scored. A model without batch statistics scores an image the same in any batch.
+    /// </summary>
+    public static List<ScoredImage> Score(IRunScorer scorer, IImageDataset data, IReadOnlyList<int> indices, Action<int>? progress = null, int batch = 64,
+        Action<ScoredImage>? scored = null, Action<int, UserError>? failed = null)
     {
         if (data.Channels != scorer.Channels || data.Size != scorer.ImageSize)
             throw new UserError($"images are {data.Channels}x{data.Size}x{data.Size} but the model expects {scorer.Channels}x{scorer.ImageSize}x{scorer.ImageSize}");
@@ -48,15 +54,25 @@ public static class RunScorers
             int m = Math.Min(batch, indices.Count - s);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var buf = new float[m * per];
-            for (int j = 0; j < m; j++) data.Load(indices[s + j], buf.AsSpan(j * per, per));
-            using var scope = new TensorScope();
-            var b = scorer.ScoreBatch(Tensor.FromArray(scorer.Backend, buf, m, data.Channels, data.Size, data.Size));
-            double ms = clock.Elapsed.TotalMilliseconds / m;
+            var ok = new List<int>(m);
             for (int j = 0; j < m; j++)
             {
-                int i = indices[s + j];
-                results.Add(new ScoredImage(data.NameOf(i), data.LabelOf(i), b.Scores.ToDictionary(kv => kv.Key, kv => kv.Value[j]),
-                    buf.AsSpan(j * per, per).ToArray(), b.Reconstructions?[j], b.Maps[j], ms));
+                try { data.Load(indices[s + j], buf.AsSpan(ok.Count * per, per)); ok.Add(indices[s + j]); }
+                catch (UserError e) when (failed is not null) { failed(indices[s + j], e); }
+            }
+            if (ok.Count > 0)
+            {
+                using var scope = new TensorScope();
+                var b = scorer.ScoreBatch(Tensor.FromArray(scorer.Backend, buf.AsSpan(0, ok.Count * per), ok.Count, data.Channels, data.Size, data.Size));
+                double ms = clock.Elapsed.TotalMilliseconds / ok.Count;
+                for (int j = 0; j < ok.Count; j++)
+                {
+                    int i = ok[j];
+                    var r = new ScoredImage(data.NameOf(i), data.LabelOf(i), b.Scores.ToDictionary(kv => kv.Key, kv => kv.Value[j]),
+                        buf.AsSpan(j * per, per).ToArray(), b.Reconstructions?[j], b.Maps[j], ms);
+                    results.Add(r);
+                    scored?.Invoke(r);
+                }
             }
             progress?.Invoke(s + m);
         }

@@ -192,7 +192,7 @@ internal static class EvalCommands
             if (r.GetValue(volumes.Volumes))
                 return VolumeCommands.Score(r, volumes, scoring, r.GetValue(model)!, r.GetValue(input)!, r.GetValue(output)!, backend, r.GetValue(seed));
             using var scorer = AnomalyModel.Load(r.GetValue(model)!, backend, scoring.ModelOptions(r, r.GetValue(seed), maps: !r.GetValue(noMaps)));
-            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, scorer.Options.Scoring, scorer.ImageSize);
+            ScoringCliOptions.Describe(scorer);
             var ds = PriorCommands.OpenInputs(r.GetValue(input)!, scorer.ImageSize, scorer.Channels);
             var (start, end) = part?.RangeOf(ds.Count) ?? (0, ds.Count);
             var indices = Enumerable.Range(start, end - start).ToArray();

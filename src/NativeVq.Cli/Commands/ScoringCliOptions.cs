@@ -92,6 +92,13 @@ internal sealed class ScoringCliOptions
     public AnomalyModelOptions ModelOptions(ParseResult r, ulong seed, bool maps)
         => new() { Scoring = Options(r, seed), Restorer = CreateRestorer(r), Maps = maps };
 
+    /// <summary>What a loaded model scores with (λ, τ and the restoration settings of a VQ-VAE run; the score and threshold of a VAE / GAN run).</summary>
+    public static void Describe(AnomalyModel model)
+    {
+        if (model.Kind == "vqvae") Describe(model.Lambda, model.Tau, model.Options.Scoring, model.ImageSize);
+        else Console.Error.WriteLine($"scoring: {model.Kind} run, image score {model.ScoreName}, threshold {model.Threshold:F4} (score_calibration.json)");
+    }
+
     public static void Describe(double lambda, double tau, ScoringOptions o, int imageSize)
         => Console.Error.WriteLine($"scoring: λ = {lambda:F3} nats, τ = {tau:F3} nats, {o.Restorations} restorations, rule {o.Rule}, map vs {o.Reference}, smoothing min-pool {o.MinPoolFor(imageSize)} / avg-pool {o.AvgPoolFor(imageSize)}");
 }

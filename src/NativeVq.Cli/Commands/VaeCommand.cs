@@ -1,4 +1,5 @@
 using System.CommandLine;
+using NativeVq.Anomaly.Runs;
 using NativeVq.Data;
 using NativeVq.Models;
 using NativeVq.Models.Training;
@@ -55,6 +56,10 @@ internal static class VaeCommand
                 Contamination = DataOptions.Describe(all),
             }).Run();
             Console.Error.WriteLine($"model written to {Path.Combine(outPath, VaeTrainer.CheckpointName)}");
+            // The thresholds `score` uses: every score of the model on the calibration images it never trained on.
+            var cal = RunCalibration.Write(outPath, new VaeRunScorer(VaeRun.Load(outPath, backend)), all, CalibrationSplit.Read(outPath)!.Calibration);
+            Console.Error.WriteLine($"thresholds (p{cal.Percentile:0} of {cal.Scores.First().Value.Length} calibration images): " +
+                string.Join(", ", cal.Thresholds.Select(kv => $"{kv.Key} {kv.Value:F4}")) + $" → {Path.Combine(outPath, RunCalibration.FileName)}");
             return 0;
         }));
         return cmd;

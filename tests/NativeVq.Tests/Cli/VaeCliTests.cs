@@ -37,6 +37,21 @@ public sealed class VaeCliTests : IDisposable
         Assert.Contains("false-positive rate: expected 0.050", eout);
         var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "metrics.json")))!;
         Assert.StartsWith("VAE", metrics["method"]!.GetValue<string>());
+
+        // score: the VAE's reconstruction error against the threshold train vae calibrated (score_calibration.json).
+        var images = Path.Combine(_dir, "inputs");
+        Directory.CreateDirectory(images);
+        for (int i = 0; i < 3; i++) ImageIO.SavePng(Path.Combine(images, $"{i}.png"), clean.Load(i), 1, 32, 32);
+        var scores = Path.Combine(_dir, "scores");
+        var (scode, sout, serr) = InProcessCli.Run([.. "score --device cpu".Split(' '), "--model", run, "--input", images, "--out", scores]);
+        Assert.True(scode == 0, serr);
+        Assert.Contains("scoring: vae run, image score recon", serr);
+        Assert.Contains("3 images scored", sout);
+        var cal = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "score_calibration.json")))!;
+        double threshold = cal["thresholds"]!["recon"]!.GetValue<double>();
+        var lines = File.ReadAllLines(Path.Combine(scores, "scores.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(3, lines.Count);
+        Assert.All(lines, l => Assert.Equal(Math.Round(threshold, 4), l["threshold"]!.GetValue<double>(), 6));
     }
 
     [Fact]
