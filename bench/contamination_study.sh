@@ -17,7 +17,7 @@
 #   full:              classes 0-9 with the bench defaults (VQ-VAE 20, prior 30, VAE 30, GAN 30 epochs)
 # Env overrides: CLASSES ("3 7"), P_LIST ("0 0.05 0.10"), VQ_EPOCHS, PRIOR_EPOCHS, VAE_EPOCHS, GAN_EPOCHS, METHODS,
 #   EVAL_LIMIT (score a seeded subset of the test images; 0 = all), SEED (1), OUT (runs/contamination), DATA,
-#   EXTRA_GAN_ARGS. Runs are trained on --device cpu.
+#   EXTRA_GAN_ARGS, NVQ_DLL (run this built nativevq.dll instead of building src/NativeVq.Cli). Runs use --device cpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-reduced}
@@ -38,8 +38,12 @@ SEED=${SEED:-1}
 DATA=${DATA:-tests/fixtures/mnist}
 OUT=${OUT:-runs/contamination}
 
-dotnet build src/NativeVq.Cli -c Release -v q -nologo >/dev/null
-nvq() { dotnet run -c Release --no-build --project src/NativeVq.Cli -- "$@"; }
+if [ -n "${NVQ_DLL:-}" ]; then
+  nvq() { dotnet "$NVQ_DLL" "$@"; }
+else
+  dotnet build src/NativeVq.Cli -c Release -v q -nologo >/dev/null
+  nvq() { dotnet run -c Release --no-build --project src/NativeVq.Cli -- "$@"; }
+fi
 if [[ " $METHODS " == *" gan "* ]] && ! nvq train --help 2>/dev/null | grep -qE '^ +gan '; then
   echo "note: this build has no 'train gan': the GAN + encoder rows are skipped" >&2
   METHODS=${METHODS//gan/}

@@ -57,6 +57,9 @@ internal static class NumericOptions
         ["--report-rows"] = new(0, Inf),
         ["--count"] = new(1, 100000),
         ["--temperature"] = new(0, Inf, MinOpen: true),
+        ["--contamination"] = new(0, 1, MaxOpen: true),
+        ["--latent"] = new(1, 65536),
+        ["--beta"] = new(0, Inf),
     };
 
     public static void Validate(ParseResult r)
