@@ -13,6 +13,7 @@ internal static class TrainCommand
         var train = new Command("train", "Train a model into a run folder.");
         train.Subcommands.Add(VqVae());
         train.Subcommands.Add(PriorCommands.Train());
+        train.Subcommands.Add(GanCommand.Train());
         return train;
     }
 
