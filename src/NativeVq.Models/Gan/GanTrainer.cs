@@ -33,6 +33,9 @@ public sealed record GanTrainOptions
 public sealed record GanEpochMetrics(int Epoch, int Step, double DLoss, double GLoss, double ELoss, double ReconLoss, double DReal, double DFake,
     double ImagesPerSecond, double Seconds);
 
+/// <summary>Losses of one step; DReal / DFake: mean σ(D(·)) on the real and generated batch.</summary>
+public sealed record GanStepLosses(float D, float G, float E, float Recon, double DReal, double DFake);
+
 /// <summary>Progress of a run: after every step (<see cref="EpochDone"/> false) and at each epoch end (true, with the epoch's means).</summary>
 public sealed record GanProgress(int Epoch, int Epochs, int BatchInEpoch, int BatchesPerEpoch, int Step, long Images, GanEpochMetrics Means, bool EpochDone);
 
@@ -74,7 +77,7 @@ public sealed class GanTrainer(Backend backend, IImageDataset data, GanConfig co
         var model = new Gan(backend, config, options.Seed);
         var nets = new Module[] { model.G, model.D, model.E };
         var names = nets.Select(n => model.NamedParameters().Where(p => Owns(n, p.Tensor)).Select(p => p.Name).ToList()).ToArray();
-        var adams = nets.Select(n => new Adam(n.Parameters(), options.Lr, options.Beta1, 0.999f)).ToArray();
+        var adams = CreateOptimizers(model, options.Lr, options.Beta1);
         try
         {
             var start = new LoaderPosition(0, 0);
@@ -146,19 +149,35 @@ public sealed class GanTrainer(Backend backend, IImageDataset data, GanConfig co
         }
     }
 
+    /// <summary>One Adam per network, in the order G, D, E.</summary>
+    public static Adam[] CreateOptimizers(Gan model, float lr, float beta1) =>
+        new Module[] { model.G, model.D, model.E }.Select(n => new Adam(n.Parameters(), lr, beta1, 0.999f)).ToArray();
+
     private static readonly string[] OptimizerKeys = ["optimizer_g", "optimizer_d", "optimizer_e"];
 
     private static bool Owns(Module net, Tensor p) => net.Parameters().Any(q => ReferenceEquals(q, p));
 
-    /// <summary>One step of all three networks on one batch of real images.</summary>
+    /// <summary>One step of all three networks on one batch of real images (draws the batch's z from the run's stream).</summary>
     private void Step(Gan model, Adam[] adams, Batch batch, Rng zRng, Sums sums, int step, int epoch)
     {
         using var scope = new TensorScope();
-        int b = batch.Count, zd = config.LatentDim;
-        var x = batch.ToTensor(backend);
-        var zv = new float[b * zd];
+        var zv = new float[batch.Count * config.LatentDim];
         for (int i = 0; i < zv.Length; i++) zv[i] = zRng.Normal();
-        var z = Tensor.FromArray(backend, zv, b, zd);
+        var l = TrainStep(model, adams, batch.ToTensor(backend), Tensor.FromArray(backend, zv, batch.Count, config.LatentDim), options.ReconWeight);
+        if (!float.IsFinite(l.D) || !float.IsFinite(l.G) || !float.IsFinite(l.E))
+            throw new UserError($"training diverged: a loss is not finite at step {step + 1} (epoch {epoch + 1}; D {l.D}, G {l.G}, E {l.E}); " +
+                (File.Exists(Path.Combine(options.Out, CheckpointName)) ? $"the last good checkpoint in {options.Out} is kept" : "no checkpoint was written") + "; try a lower --lr");
+        sums.Add(l.D, l.G, l.E, l.Recon, l.DReal, l.DFake, batch.Count);
+    }
+
+    /// <summary>
+    /// One training step of G, D and E (adams in that order) on real images x [B, C, S, S] and latents z [B, Z]; the
+    /// caller owns the tensor scope. Public so the bench times exactly what training runs.
+    /// </summary>
+    public static GanStepLosses TrainStep(Gan model, Adam[] adams, Tensor x, Tensor z, float reconWeight)
+    {
+        var backend = x.Backend;
+        int b = x.Dim(0);
         var real = Tensor.Full(backend, 1f, b, 1);
         var fakeLabel = Tensor.Zeros(backend, b, 1);
 
@@ -181,21 +200,16 @@ public sealed class GanTrainer(Backend backend, IImageDataset data, GanConfig co
         Trainable(model, g: false, d: false, e: true);
         var lossE = F.MseLoss(model.E.Forward(fake.Detach()), z);
         Tensor? recon = null;
-        if (options.ReconWeight > 0f)
+        if (reconWeight > 0f)
         {
             recon = F.L1Loss(model.G.Forward(model.E.Forward(x)), x);
-            lossE = F.Add(lossE, F.Scale(recon, options.ReconWeight));
+            lossE = F.Add(lossE, F.Scale(recon, reconWeight));
         }
         lossE.Backward();
         adams[2].Step();
         Trainable(model, g: true, d: true, e: true);
         foreach (var a in adams) a.ZeroGrad();
-
-        float ld = lossD.Item(), lg = lossG.Item(), le = lossE.Item(), lr = recon?.Item() ?? 0f;
-        if (!float.IsFinite(ld) || !float.IsFinite(lg) || !float.IsFinite(le))
-            throw new UserError($"training diverged: a loss is not finite at step {step + 1} (epoch {epoch + 1}; D {ld}, G {lg}, E {le}); " +
-                (File.Exists(Path.Combine(options.Out, CheckpointName)) ? $"the last good checkpoint in {options.Out} is kept" : "no checkpoint was written") + "; try a lower --lr");
-        sums.Add(ld, lg, le, lr, MeanSigmoid(dReal), MeanSigmoid(dFake), b);
+        return new GanStepLosses(lossD.Item(), lossG.Item(), lossE.Item(), recon?.Item() ?? 0f, MeanSigmoid(dReal), MeanSigmoid(dFake));
     }
 
     private static void Trainable(Gan model, bool g, bool d, bool e)

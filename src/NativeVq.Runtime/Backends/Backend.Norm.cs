@@ -4,8 +4,8 @@ namespace NativeVq;
 public abstract partial class Backend
 {
     /// <summary>
-    /// mean[c] and the biased variance var[c] of x viewed as [n, c, hw] (overwritten). Two passes per channel in
-    /// double, planes in order: deterministic, and no cancellation from E[x²] − E[x]².
+    /// mean[c] and the biased variance var[c] of x viewed as [n, c, hw] (overwritten). Two passes per channel (the
+    /// mean, then Σ(x − mean)²: no cancellation from E[x²] − E[x]²), planes summed in order in double: deterministic.
     /// </summary>
     public void BatchNormStats(Tensor x, Tensor mean, Tensor var, int n, int c, int hw)
     {

@@ -8,9 +8,11 @@ namespace NativeVq.Cpu;
 /// </summary>
 public static class CpuNorm
 {
+    /// <summary>Mean, then Σ(x − mean)² plane by plane (vector subtract and sum of squares in float, planes added in double).</summary>
     public static void Stats(float[] x, float[] mean, float[] var, int n, int c, int hw)
         => CpuParallel.For(c, 1, (s, e) =>
         {
+            var diff = hw <= 4096 ? stackalloc float[hw] : new float[hw];
             for (int ch = s; ch < e; ch++)
             {
                 double sum = 0;
@@ -18,8 +20,8 @@ public static class CpuNorm
                 double m = sum / ((double)n * hw), sq = 0;
                 for (int i = 0; i < n; i++)
                 {
-                    int o = (i * c + ch) * hw;
-                    for (int p = 0; p < hw; p++) { double d = x[o + p] - m; sq += d * d; }
+                    TensorPrimitives.Subtract(x.AsSpan((i * c + ch) * hw, hw), (float)m, diff);
+                    sq += TensorPrimitives.SumOfSquares(diff);
                 }
                 mean[ch] = (float)m;
                 var[ch] = (float)(sq / ((double)n * hw));
