@@ -57,6 +57,9 @@ internal static class NumericOptions
         ["--report-rows"] = new(0, Inf),
         ["--count"] = new(1, 100000),
         ["--temperature"] = new(0, Inf, MinOpen: true),
+        ["--beta1"] = new(0, 1, MaxOpen: true),
+        ["--recon-weight"] = new(0, Inf),
+        ["--latent-dim"] = new(1, 4096),
     };
 
     public static void Validate(ParseResult r)

@@ -56,8 +56,9 @@ public sealed class GanCliTests : IDisposable
     [Theory]
     [InlineData("--size", "48", "--size must be 32 or 64")]
     [InlineData("--batch", "1", "--batch must be at least 2")]
-    [InlineData("--recon-weight", "-1", "--recon-weight")]
-    [InlineData("--latent-dim", "0", "--latent-dim must be positive")]
+    [InlineData("--recon-weight", "-1", "--recon-weight must be at least 0")]
+    [InlineData("--latent-dim", "0", "--latent-dim must be in [1, 4096]")]
+    [InlineData("--beta1", "1", "--beta1 must be in [0, 1)")]
     [InlineData("--width", "-3", "--width")]
     public void BadOptionsAreOneLineErrors(string option, string value, string expected)
     {
