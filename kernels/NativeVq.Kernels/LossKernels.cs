@@ -1,10 +1,11 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace NativeVq.Kernels;
 
 /// <summary>
-/// Fused MSE / L1 losses. CPU twin: src/NativeVq.Runtime/Cpu/Loss.cs (CpuLoss). The forward is two deterministic
+/// Fused MSE / L1 / BCE-with-logits losses. CPU twin: src/NativeVq.Runtime/Cpu/Loss.cs (CpuLoss). The forward is two deterministic
 /// passes with the CPU's blocking (one thread per 1024-element block, then one thread adds the blocks in order
 /// in double and divides by n); the backward is one thread per element reading the upstream scalar from device memory.
 /// </summary>
@@ -12,7 +13,7 @@ public static class LossKernels
 {
     public const int Block = 1024;
 
-    /// <summary>partial[block] = Σ over the block of (a − b)² (kind 0) or |a − b| (kind 1), in float.</summary>
+    /// <summary>partial[block] = Σ over the block of (a − b)² (kind 0), |a − b| (kind 1) or bce_with_logits(a, b) (kind 2), in float.</summary>
     public static void BlockSums(Index1D block, ArrayView<float> a, ArrayView<float> b, ArrayView<double> partial, int n, int kind)
     {
         int s = block * Block, e = Math.Min(n, s + Block);
@@ -20,9 +21,24 @@ public static class LossKernels
         for (int i = s; i < e; i++)
         {
             float d = a[i] - b[i];
-            acc += kind == 0 ? d * d : Math.Abs(d);
+            acc += kind == 0 ? d * d : kind == 1 ? Math.Abs(d) : BceWithLogits(a[i], b[i]);
         }
         partial[block] = acc;
+    }
+
+    /// <summary>max(x, 0) − x·t + log(1 + exp(−|x|)), with CpuLoss.Log1pExpNeg's series for small exp(−|x|).</summary>
+    private static float BceWithLogits(float x, float t)
+    {
+        float e = XMath.Exp(-Math.Abs(x));
+        float softplus = e < 0.01f ? e * (1f - e * (0.5f - e / 3f)) : XMath.Log(1f + e);
+        return Math.Max(x, 0f) - x * t + softplus;
+    }
+
+    /// <summary>σ(x) without overflow for either sign of x.</summary>
+    private static float StableSigmoid(float x)
+    {
+        float e = XMath.Exp(-Math.Abs(x));
+        return x >= 0f ? 1f / (1f + e) : e / (1f + e);
     }
 
     /// <summary>y[slot] = (float)(Σ partial / divisor), blocks added in order (shared with the optimizer's SumSquares).</summary>
@@ -33,11 +49,20 @@ public static class LossKernels
         y[slot] = (float)(acc / divisor);
     }
 
-    /// <summary>da[i] += v, db[i] −= v with v = 2(a − b)·g/n (MSE) or sign(a − b)·g/n (L1), sign(0) = 0.</summary>
+    /// <summary>
+    /// da[i] += v, db[i] −= v with v = 2(a − b)·g/n (MSE) or sign(a − b)·g/n (L1), sign(0) = 0;
+    /// BCE with logits (kind 2): da[i] += (σ(a) − b)·g/n, db[i] −= a·g/n.
+    /// </summary>
     public static void Backward(Index1D i, ArrayView<float> a, ArrayView<float> b, ArrayView<float> g, ArrayView<float> da, ArrayView<float> db,
         int n, int kind, int hasDa, int hasDb)
     {
         float s = g[0] / n;
+        if (kind == 2)
+        {
+            if (hasDa != 0) da[i] += s * (StableSigmoid(a[i]) - b[i]);
+            if (hasDb != 0) db[i] -= s * a[i];
+            return;
+        }
         float d = a[i] - b[i];
         float v = kind == 0 ? d * (2f * s) : d > 0f ? s : d < 0f ? -s : 0f;
         if (hasDa != 0) da[i] += v;

@@ -24,6 +24,7 @@ public static class RunScorers
         return name switch
         {
             "vae" => new VaeRunScorer(VaeRun.Load(runDir, backend)),
+            "gan" => new GanRunScorer(GanRun.Load(runDir, backend)),
             _ => throw new UserError($"{path}: unknown model kind \"{name}\" (this version scores vqvae, vae and gan runs)"),
         };
     }

@@ -60,6 +60,9 @@ internal static class NumericOptions
         ["--contamination"] = new(0, 1, MaxOpen: true),
         ["--latent"] = new(1, 65536),
         ["--beta"] = new(0, Inf),
+        ["--beta1"] = new(0, 1, MaxOpen: true),
+        ["--recon-weight"] = new(0, Inf),
+        ["--latent-dim"] = new(1, 4096),
     };
 
     public static void Validate(ParseResult r)

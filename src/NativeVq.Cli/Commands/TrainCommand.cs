@@ -14,6 +14,7 @@ internal static class TrainCommand
         train.Subcommands.Add(VqVae());
         train.Subcommands.Add(PriorCommands.Train());
         train.Subcommands.Add(VaeCommand.Train());
+        train.Subcommands.Add(GanCommand.Train());
         return train;
     }
 

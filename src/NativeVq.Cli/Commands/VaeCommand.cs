@@ -57,7 +57,13 @@ internal static class VaeCommand
             }).Run();
             Console.Error.WriteLine($"model written to {Path.Combine(outPath, VaeTrainer.CheckpointName)}");
             // The thresholds `score` uses: every score of the model on the calibration images it never trained on.
-            var cal = RunCalibration.Write(outPath, new VaeRunScorer(VaeRun.Load(outPath, backend)), all, CalibrationSplit.Read(outPath)!.Calibration);
+            var calibration = CalibrationSplit.Read(outPath)!.Calibration;
+            if (calibration.Length == 0)
+            {
+                Console.Error.WriteLine("note: no calibration images were set aside, so `score` has no threshold for this run (eval still reports AUROC)");
+                return 0;
+            }
+            var cal = RunCalibration.Write(outPath, new VaeRunScorer(VaeRun.Load(outPath, backend)), all, calibration);
             Console.Error.WriteLine($"thresholds (p{cal.Percentile:0} of {cal.Scores.First().Value.Length} calibration images): " +
                 string.Join(", ", cal.Thresholds.Select(kv => $"{kv.Key} {kv.Value:F4}")) + $" → {Path.Combine(outPath, RunCalibration.FileName)}");
             return 0;

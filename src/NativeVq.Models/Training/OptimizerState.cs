@@ -24,9 +24,10 @@ public static class OptimizerState
         ["parameter_steps"] = new JsonArray(adam.ParameterSteps.Select(s => (JsonNode)s).ToArray()),
     };
 
-    public static void Restore(Adam adam, NvqCheckpoint ckpt, IReadOnlyList<string> names)
+    /// <summary>Restores one Adam; <paramref name="key"/> names its entry in the training header (a GAN run keeps three).</summary>
+    public static void Restore(Adam adam, NvqCheckpoint ckpt, IReadOnlyList<string> names, string key = "optimizer")
     {
-        var info = ckpt.Training["optimizer"] as JsonObject
+        var info = ckpt.Training[key] as JsonObject
             ?? throw new UserError($"{ckpt.Path}: no optimizer state in the checkpoint, cannot --resume");
         var state = new List<(float[] M, float[] V)>();
         foreach (var n in names)

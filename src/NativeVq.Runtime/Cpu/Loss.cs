@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace NativeVq.Cpu;
 
 /// <summary>
-/// Fused MSE / L1 losses (CPU twins of kernels/NativeVq.Kernels/LossKernels.cs). The forward never materialises
+/// Fused MSE / L1 / BCE-with-logits losses (CPU twins of kernels/NativeVq.Kernels/LossKernels.cs). The forward never materialises
 /// a [n] difference tensor: each fixed 1024-element block (the blocking of <see cref="CpuReduce"/> and the GPU)
 /// is differenced into a stack buffer and reduced in float; block sums are combined in order in double.
 /// </summary>
@@ -11,7 +11,7 @@ public static class CpuLoss
 {
     public const int Block = CpuReduce.Block;
 
-    /// <summary>mean((a − b)²) or mean(|a − b|). Blocks are reduced in parallel into a partial array, then added in order.</summary>
+    /// <summary>mean((a − b)²), mean(|a − b|) or mean(bce_with_logits(a, b)). Blocks are reduced in parallel into a partial array, then added in order.</summary>
     public static unsafe float Forward(PairLoss loss, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) throw new ArgumentException($"loss: {a.Length} vs {b.Length} elements");
@@ -28,6 +28,13 @@ public static class CpuLoss
                 for (int blk = s; blk < e; blk++)
                 {
                     int o = blk * Block, len = Math.Min(Block, n - o);
+                    if (loss == PairLoss.BceWithLogits)
+                    {
+                        float acc = 0f;
+                        for (int i = o; i < o + len; i++) acc += BceWithLogits(ap[i], bp[i]);
+                        partial[blk] = acc;
+                        continue;
+                    }
                     var dv = diff.Slice(0, len);
                     TensorPrimitives.Subtract(new ReadOnlySpan<float>(ap + o, len), new ReadOnlySpan<float>(bp + o, len), dv);
                     partial[blk] = loss == PairLoss.Mse ? TensorPrimitives.SumOfSquares(dv) : TensorPrimitives.SumOfMagnitudes(dv);
@@ -39,8 +46,30 @@ public static class CpuLoss
         return (float)(total / n);
     }
 
+    /// <summary>max(x, 0) − x·t + log(1 + exp(−|x|)): never overflows, and exact to float rounding for any logit x.</summary>
+    public static float BceWithLogits(float x, float t) => MathF.Max(x, 0f) - x * t + Log1pExpNeg(MathF.Abs(x));
+
     /// <summary>
-    /// da += s·f'(a − b), db −= s·f'(a − b) with s = upstream/n and f' = 2(a − b) (MSE) or sign(a − b), sign(0) = 0 (L1).
+    /// log(1 + exp(−u)) for u ≥ 0. Below e = 0.01 a three-term series (relative error e³/4) replaces log(1 + e), whose
+    /// float rounding of 1 + e would lose most digits of a small e. The ILGPU kernel computes it the same way.
+    /// </summary>
+    public static float Log1pExpNeg(float u)
+    {
+        float e = MathF.Exp(-u);
+        return e < 0.01f ? e * (1f - e * (0.5f - e / 3f)) : MathF.Log(1f + e);
+    }
+
+    /// <summary>σ(x) without overflow for either sign of x.</summary>
+    public static float StableSigmoid(float x)
+    {
+        if (x >= 0f) return 1f / (1f + MathF.Exp(-x));
+        float e = MathF.Exp(x);
+        return e / (1f + e);
+    }
+
+    /// <summary>
+    /// da += s·f'(a − b), db −= s·f'(a − b) with s = upstream/n and f' = 2(a − b) (MSE) or sign(a − b), sign(0) = 0 (L1);
+    /// BCE with logits: da += s·(σ(a) − b), db −= s·a.
     /// </summary>
     public static unsafe void Backward(PairLoss loss, ReadOnlySpan<float> a, ReadOnlySpan<float> b, float upstream, Span<float> da, Span<float> db)
     {
@@ -57,6 +86,16 @@ public static class CpuLoss
                 for (int blk = s0; blk < e0; blk++)
                 {
                     int o = blk * Block, len = Math.Min(Block, n - o);
+                    if (loss == PairLoss.BceWithLogits)
+                    {
+                        // d/dx = σ(x) − t, d/dt = −x.
+                        for (int i = o; i < o + len; i++)
+                        {
+                            if (hasDa) dap[i] += s * (StableSigmoid(ap[i]) - bp[i]);
+                            if (hasDb) dbp[i] -= s * ap[i];
+                        }
+                        continue;
+                    }
                     var tv = tv0.Slice(0, len);
                     TensorPrimitives.Subtract(new ReadOnlySpan<float>(ap + o, len), new ReadOnlySpan<float>(bp + o, len), tv);
                     if (loss == PairLoss.Mse) TensorPrimitives.Multiply(tv, 2f * s, tv);

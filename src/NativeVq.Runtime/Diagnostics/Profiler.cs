@@ -111,7 +111,8 @@ public static class Profiler
     {
         var events = Snapshot();
         double tickUs = 1e6 / Stopwatch.Frequency;
-        var tmp = path + ".tmp";
+        // A name no other process or thread writing the same trace will pick (NATIVEVQ_PROFILE in parallel shards).
+        var tmp = $"{path}.{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}.tmp";
         using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
         {
             w.Write("{\"traceEvents\":[");

@@ -26,9 +26,15 @@ public static partial class F
         return Scale(Sum(terms), 0.5f / n);
     }
 
+    /// <summary>
+    /// torch F.binary_cross_entropy_with_logits(logits, targets), reduction 'mean', computed as
+    /// max(x, 0) − x·t + log(1 + exp(−|x|)) so no logit overflows; gradients reach both arguments.
+    /// </summary>
+    public static Tensor BceWithLogits(Tensor logits, Tensor targets) => PairLoss_(PairLoss.BceWithLogits, logits, targets);
+
     private static Tensor PairLoss_(PairLoss kind, Tensor a, Tensor b)
     {
-        string name = kind == PairLoss.Mse ? "mse_loss" : "l1_loss";
+        string name = kind switch { PairLoss.Mse => "mse_loss", PairLoss.L1 => "l1_loss", _ => "bce_with_logits" };
         ShapeUtil.RequireSame(a, b, name);
         RequireSameBackend(name, a, b);
         var be = a.Backend;

@@ -98,3 +98,65 @@ public sealed class LossTests
         GradCheck.Check(t => F.GaussianKl(t[0], t[1]), [mu, lv]);
     }
 }
+
+/// <summary>BCE with logits against a float64 reference (no golden case: PyTorch is not available to generate one).</summary>
+public sealed class BceWithLogitsTests
+{
+    private static readonly Backend Cpu = CpuBackend.Instance;
+
+    private static double Reference(double x, double t) => Math.Max(x, 0) - x * t + Log1pExpNeg(Math.Abs(x));
+
+    /// <summary>log(1 + e^−u) in double; the series below 1e-5 keeps the digits that rounding 1 + e would drop.</summary>
+    private static double Log1pExpNeg(double u)
+    {
+        double e = Math.Exp(-u);
+        return e < 1e-5 ? e - e * e / 2 : Math.Log(1 + e);
+    }
+
+    [Fact]
+    public void MatchesReferenceIncludingExtremeLogits()
+    {
+        // ±100 would overflow exp(x) in a naive log(1 + exp(x)); 15..30 exercise the small-exp series.
+        var xs = new[] { -100f, -30f, -15f, -4.6f, -1f, -0.01f, 0f, 0.3f, 2f, 4.7f, 15f, 30f, 100f, 5.5f };
+        var ts = new[] { 0f, 1f, 0f, 1f, 0.5f, 1f, 0f, 1f, 0f, 0f, 1f, 0f, 1f, 0.25f };
+        var x = Tensor.FromArray(Cpu, xs, xs.Length);
+        var t = Tensor.FromArray(Cpu, ts, ts.Length);
+        x.RequiresGrad = t.RequiresGrad = true;
+        var loss = F.BceWithLogits(x, t);
+        double expected = xs.Select((v, i) => Reference(v, ts[i])).Average();
+        Assert.True(Math.Abs(loss.Item() - expected) < 1e-6 * expected, $"{loss.Item()} vs {expected}");
+        loss.Backward();
+        var dx = x.Grad!.ToArray();
+        var dt = t.Grad!.ToArray();
+        for (int i = 0; i < xs.Length; i++)
+        {
+            double sig = 1 / (1 + Math.Exp(-(double)xs[i]));
+            Assert.True(Math.Abs(dx[i] - (sig - ts[i]) / xs.Length) < 1e-7, $"dx[{i}] {dx[i]} vs {(sig - ts[i]) / xs.Length}");
+            Assert.True(Math.Abs(dt[i] - -xs[i] / (double)xs.Length) < 1e-6, $"dt[{i}] {dt[i]}");
+        }
+    }
+
+    [Fact]
+    public void SmallTermsKeepTheirDigits()
+    {
+        // Each element's loss is log(1 + e^−x) ≈ e^−x for a large positive logit with target 1.
+        foreach (float v in new[] { 5f, 10f, 20f, 40f })
+        {
+            var x = Tensor.FromArray(Cpu, new[] { v }, 1);
+            var t = Tensor.FromArray(Cpu, new[] { 1f }, 1);
+            double expected = Log1pExpNeg(v);
+            float got = F.BceWithLogits(x, t).Item();
+            Assert.True(Math.Abs(got - expected) <= 1e-5 * expected, $"x = {v}: {got} vs {expected}");
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 3, 1, 1)]
+    [InlineData(1, 1, 41, 53)] // > 1024 elements: several blocks
+    public void GradientsMatchFiniteDifferences(int n, int c, int h, int w)
+    {
+        var x = GradCheck.Random(Cpu, 66, -3f, 3f, n, c, h, w);
+        var t = GradCheck.Random(Cpu, 67, 0f, 1f, n, c, h, w);
+        GradCheck.Check(a => F.BceWithLogits(a[0], a[1]), [x, t]);
+    }
+}
