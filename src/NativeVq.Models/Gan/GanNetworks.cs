@@ -38,7 +38,7 @@ public sealed class GanGenerator : Module
 /// <summary>
 /// The shared trunk of the discriminator and the encoder: stride-2 4x4 convs halving the size and doubling the
 /// channels down to 4x4, LeakyReLU after each, BatchNorm on all but the first (DCGAN), then a 4x4 valid conv to
-/// <paramref name="outputs"/> values per image.
+/// a given number of values per image.
 /// </summary>
 public abstract class GanDownNet : Module
 {

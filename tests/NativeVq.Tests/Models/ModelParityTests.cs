@@ -29,6 +29,30 @@ public sealed class ModelParityTests(IlgpuFixture ilgpu)
     }
 
     [Fact]
+    public void GanTrainingStepMatchesCpu()
+    {
+        // Every GAN kernel: transposed conv, BatchNorm, LeakyReLU, tanh, BCE with logits, MSE, L1, three Adams.
+        var cfg = new GanConfig { LatentDim = 5, Width = 2 };
+        var cpu = new Gan(CpuBackend.Instance, cfg, 4);
+        var gpu = new Gan(ilgpu.Backend, cfg, 4);
+        var x = GradCheck.Random(CpuBackend.Instance, 12, 3, 1, 32, 32).ToArray();
+        var z = GradCheck.Random(CpuBackend.Instance, 13, 3, 5).ToArray();
+        using var scope = new TensorScope();
+        GanStepLosses Step(Gan m, Backend b)
+        {
+            var adams = GanTrainer.CreateOptimizers(m, 2e-4f, 0.5f);
+            var l = GanTrainer.TrainStep(m, adams, Tensor.FromArray(b, x, 3, 1, 32, 32), Tensor.FromArray(b, z, 3, 5), reconWeight: 0.5f);
+            foreach (var a in adams) a.Dispose();
+            return l;
+        }
+        var lc = Step(cpu, CpuBackend.Instance);
+        var lg = Step(gpu, ilgpu.Backend);
+        AssertClose([lc.D, lc.G, lc.E, lc.Recon], [lg.D, lg.G, lg.E, lg.Recon], 1e-4, "losses D, G, E, recon");
+        var after = gpu.StateDict().ToDictionary(p => p.Name, p => p.Tensor.ToArray());
+        foreach (var (name, t) in cpu.StateDict()) AssertClose(t.ToArray(), after[name], 1e-4, name);
+    }
+
+    [Fact]
     public void VqVaeTrainingStepMatchesCpu()
     {
         var cfg = new VqVaeConfig { Channels = 4, ResChannels = 2, ResBlocks = 1, EmbeddingDim = 3, CodebookSize = 6, ImageSize = 8 };
