@@ -68,7 +68,8 @@ internal sealed class PositionConv
 
     /// <summary>
     /// outs[r, o] = outs[r, o] + (FMA chain over the block's terms): outs holds +0 or the earlier blocks' sum. Tiles of
-    /// 8 rows × 32 outputs (16 accumulators): a weight row of the tile (2 vectors, from L2) serves 8 rows.
+    /// 8 rows × 32 outputs (16 accumulators): a weight row of the tile (2 vectors, from L2) serves 8 rows; the rows
+    /// left over go 4 (then 1) at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Block(ReadOnlySpan<int> ks, float[] cols, int col0, int colStride, int m, float[] outs, int outStride)
@@ -120,23 +121,30 @@ internal sealed class PositionConv
                 Add2(ref Unsafe.Add(ref d, 6 * outStride), a60, a61);
                 Add2(ref Unsafe.Add(ref d, 7 * outStride), a70, a71);
             }
-            for (; r + 2 <= m; r += 2)
+            for (; r + 4 <= m; r += 4)
             {
                 ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
-                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
+                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
                 for (int i = 0; i < n; i++)
                 {
                     ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
                     var w0 = Vector512.LoadUnsafe(ref w);
                     var w1 = Vector512.LoadUnsafe(ref w, 16);
-                    var x0 = Vector512.Create(Unsafe.Add(ref c0, i));
-                    var x1 = Vector512.Create(Unsafe.Add(ref c0, i + colStride));
+                    ref float x = ref Unsafe.Add(ref c0, i);
+                    var x0 = Vector512.Create(x);
                     a00 = Vector512.FusedMultiplyAdd(x0, w0, a00); a01 = Vector512.FusedMultiplyAdd(x0, w1, a01);
+                    var x1 = Vector512.Create(Unsafe.Add(ref x, colStride));
                     a10 = Vector512.FusedMultiplyAdd(x1, w0, a10); a11 = Vector512.FusedMultiplyAdd(x1, w1, a11);
+                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * colStride));
+                    a20 = Vector512.FusedMultiplyAdd(x2, w0, a20); a21 = Vector512.FusedMultiplyAdd(x2, w1, a21);
+                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * colStride));
+                    a30 = Vector512.FusedMultiplyAdd(x3, w0, a30); a31 = Vector512.FusedMultiplyAdd(x3, w1, a31);
                 }
                 ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
                 Add2(ref d, a00, a01);
                 Add2(ref Unsafe.Add(ref d, outStride), a10, a11);
+                Add2(ref Unsafe.Add(ref d, 2 * outStride), a20, a21);
+                Add2(ref Unsafe.Add(ref d, 3 * outStride), a30, a31);
             }
             for (; r < m; r++)
             {
