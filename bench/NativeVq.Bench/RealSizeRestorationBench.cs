@@ -15,8 +15,9 @@ namespace NativeVq.Bench;
 /// "share_recomputed" is the lane-positions the scheduler evaluated in one call over S full passes (measured:
 /// restorations whose draws agree share evaluations), "share_recomputed_former" the former schedule's figure
 /// for the same masks (shared prefix, then all S lanes to the last resampled position). A random-weight prior's
-/// draws rarely agree; "16x16_c128_confident" repeats 16x16 with the output layer's weights ×8 (peaked logits,
-/// as a trained prior has at most positions — an emulation, not a trained model) to show the sharing.
+/// draws rarely agree; "16x16_c128_confident" repeats 16x16 with the output layer's weights ×8 (more peaked
+/// logits — an emulation, not a trained model) to see how much sharing more confident draws buy (measured: almost
+/// none at ×8; over 16 resampled positions per image the 15 histories still diverge early).
 /// New: <see cref="CachedRestorer"/> with several images batched and every core; old: the pre-issue-12 restorer
 /// (bench/Legacy), one image at a time, in the same run. "bit_identical_old_new" compares their code maps for the
 /// same seeds. Wall times ("ms_per_image", median) and process CPU times of one call ("cpu_ms_per_image") are both
