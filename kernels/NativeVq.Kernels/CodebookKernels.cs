@@ -87,6 +87,13 @@ public sealed partial class IlgpuBackend
 
     protected override void NearestCodeCore(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k)
     {
+        if (n * hw == 0 || (UseTiledGemm && NearestCodeTiled(z, codebook, indices, n, d, hw, k, GemmTile))) return;
+        NearestCodeNaive(z, codebook, indices, n, d, hw, k);
+    }
+
+    /// <summary>The one-thread-per-position scan (the baseline bench/gpu_check.sh compares the tiled kernel against).</summary>
+    internal void NearestCodeNaive(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k)
+    {
         if (n * hw == 0) return;
         _nearestCode ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(CodebookKernels.NearestCode);
         _nearestCode(n * hw, F(z), F(codebook), I(indices), d, hw, k);

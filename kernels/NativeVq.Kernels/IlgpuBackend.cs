@@ -108,6 +108,7 @@ public sealed partial class IlgpuBackend : Backend
         base.Dispose();
         _partials?.Dispose();
         _splitPartials?.Dispose();
+        _codeNorms?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

@@ -107,7 +107,14 @@ public static class GpuTimings
         var idx = Tensor.Empty(be, DType.I32, n, h, h);
         double ms = timer.MedianMs(() => be.NearestCode(z, cb, idx, n, d, h * h, k));
         double flops = 2.0 * n * h * h * k * d;
-        return new JsonObject { ["n"] = n * h * h, ["k"] = k, ["d"] = d, ["ms"] = Round(ms, 4), ["tflops"] = Round(flops / (ms * 1e9)) };
+        var node = new JsonObject { ["n"] = n * h * h, ["k"] = k, ["d"] = d, ["ms"] = Round(ms, 4), ["tflops"] = Round(flops / (ms * 1e9)) };
+        if (be is IlgpuBackend ib)
+        {
+            // "ms" is the backend's path (the tiled kernel on cuda); the one-thread-per-position kernel for comparison.
+            node["path"] = ib.UseTiledGemm ? "tiled" : "naive";
+            node["naive_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => ib.NearestCodeNaive(z, cb, idx, n, d, h * h, k)), 4)));
+        }
+        return node;
     }
 
     /// <summary>VQ-VAE training step (forward, backward, Adam) on random images.</summary>

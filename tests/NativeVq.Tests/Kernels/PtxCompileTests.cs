@@ -73,6 +73,7 @@ public sealed class PtxCompileTests
     [InlineData("TiledConvKernels.Forward")]
     [InlineData("TiledConvKernels.BackwardInput")]
     [InlineData("TiledConvKernels.BackwardWeightSplit")]
+    [InlineData("TiledCodebookKernels.NearestCode")]
     public void RegisterBlockedKernelsUseNoLocalMemory(string kernel)
     {
         var method = AllKernels().Single(m => m.DeclaringType!.Name + "." + m.Name == kernel);
