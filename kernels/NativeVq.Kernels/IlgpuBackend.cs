@@ -40,6 +40,7 @@ public sealed partial class IlgpuBackend : Backend
         Accelerator = accelerator;
         _name = name;
         UseTiledGemm = accelerator.AcceleratorType == AcceleratorType.Cuda;
+        UseFusedAttention = UseTiledGemm;
     }
 
     public Accelerator Accelerator { get; }

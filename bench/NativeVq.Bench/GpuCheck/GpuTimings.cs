@@ -90,12 +90,25 @@ public static class GpuTimings
         Tensor Forward() => F.CausalAttention(query, key, ps[0], ps[1], ps[2], ps[3], ps[4], ps[5], 1, false);
         double fwd = timer.MedianMs(() => { using var s = new TensorScope(); using var _ = Autograd.NoGrad(); Forward(); });
         double fb = timer.MedianMs(() => { using var s = new TensorScope(); Forward().Backward(up); });
-        return new JsonObject
+        var node = new JsonObject
         {
             ["shape"] = $"B={b} N={h * h} cq={cq} ck={ck} dk={dk} dv={dv} heads=1",
             ["forward_ms"] = Round(fwd),
             ["forward_backward_ms"] = Round(fb),
+            ["path"] = be.PrefersFusedAttention(dk, dv) ? "fused" : "gemm_softmax_gemm",
         };
+        if (be is IlgpuBackend ib && ib.UseFusedAttention)
+        {
+            // The same block through the two batched GEMMs and the row softmax, for comparison.
+            ib.UseFusedAttention = false;
+            try
+            {
+                node["unfused_forward_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => { using var s = new TensorScope(); using var _ = Autograd.NoGrad(); Forward(); }))));
+                node["unfused_forward_backward_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => { using var s = new TensorScope(); Forward().Backward(up); }))));
+            }
+            finally { ib.UseFusedAttention = true; }
+        }
+        return node;
     }
 
     /// <summary>Nearest-code argmin over N = n·h·h positions, K codes of D dimensions.</summary>
