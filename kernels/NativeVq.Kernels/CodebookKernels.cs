@@ -120,15 +120,15 @@ public sealed partial class IlgpuBackend
         _oneHot ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int>(CodebookKernels.OneHot);
         _oneHotError ??= Accelerator.Allocate1D<int>(1);
         var noError = new[] { int.MaxValue };
-        _oneHotError.View.CopyFromCPU(noError);
+        using (CountedCopy(true, 4)) _oneHotError.View.CopyFromCPU(noError);
         _oneHot(n * k * hw, I(indices), F(y), _oneHotError.View, k, hw);
         var err = new int[1];
         Accelerator.Synchronize();
-        _oneHotError.View.CopyToCPU(err);
+        using (CountedCopy(false, 4)) _oneHotError.View.CopyToCPU(err);
         if (err[0] != int.MaxValue)
         {
             var code = new int[1];
-            I(indices).SubView(err[0], 1).CopyToCPU(code);
+            using (CountedCopy(false, 4)) I(indices).SubView(err[0], 1).CopyToCPU(code);
             throw CodeOutOfRange("one_hot", err[0], code[0], k, hw);
         }
     }

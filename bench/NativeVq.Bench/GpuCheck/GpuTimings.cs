@@ -148,6 +148,10 @@ public static class GpuTimings
             adam.ZeroGrad();
         }
         double ms = timer.MedianMs(Step, minReps: 10, maxSeconds: 10);
+        // Host↔device copies of one step (the batch in; the step itself reads nothing back).
+        var before = be.Transfers.Snapshot();
+        Step();
+        var copies = be.Transfers.Since(before);
         using (var scope = new TensorScope())
         using (Autograd.NoGrad()) lastLoss = model.Forward(Tensor.FromArray(be, batch, b, cfg.ImageChannels, s, s)).Loss.ToArray()[0];
         return new JsonObject
@@ -155,6 +159,11 @@ public static class GpuTimings
             ["batch"] = b, ["image"] = $"{cfg.ImageChannels}x{s}x{s}", ["parameters"] = model.ParameterCount(),
             ["step_ms"] = Round(ms), ["steps_per_s"] = Round(1000 / ms, 2), ["images_per_s"] = Round(b * 1000 / ms, 0),
             ["loss_after"] = lastLoss,
+            ["copies_per_step"] = new JsonObject
+            {
+                ["uploads"] = copies.Uploads, ["upload_bytes"] = copies.UploadBytes,
+                ["downloads"] = copies.Downloads, ["download_bytes"] = copies.DownloadBytes,
+            },
         };
     }
 
