@@ -5,12 +5,13 @@
 #   bash bench/gpu_check.sh --bundle
 #       (on a machine with the .NET SDK) publishes bench/NativeVq.Bench self-contained for linux-x64 and packs it
 #       into .gpu/gpu-check.tar.xz (about 25 MiB; ignored by git; carry it to the GPU machine with the repo).
-#   bash bench/gpu_check.sh [--device cuda] [--tiny] [--budget SECONDS]
+#   bash bench/gpu_check.sh [--device cuda] [--tiny] [--cuda-paths] [--budget SECONDS]
 #       (on the GPU machine, from the repo root) unpacks the bundle, shows nvidia-smi, makes libcuda findable, and
 #       runs `NativeVq.Bench gpu-check`: kernel parity of the device against cpu, then GEMM / conv / attention /
 #       argmin timings and VQ-VAE / PixelSNAIL training and restoration speeds. Prints one JSON document, also
 #       written to $OUT/gpu_check.json when $OUT is set (else .gpu/gpu_check.json). --device ilgpu-cpu --tiny is
-#       the local dry run of the same bundle (ILGPU's CPU simulator, small shapes).
+#       the local dry run of the same bundle (ILGPU's CPU simulator, small shapes); add --cuda-paths to run there the
+#       kernels cuda runs (tiled GEMM/conv/argmin, warp softmax, fused attention) instead of the simulator's defaults.
 # Every stage runs in its own process with its own time limit inside a global budget (default 420 s; the whole
 # script stays under 8 minutes), so one try on the GPU always ends with a JSON document and a log
 # ($OUT/gpu_check.log), whatever fails.
@@ -41,7 +42,8 @@ while [ $# -gt 0 ]; do
         --device) device="$2"; shift 2 ;;
         --budget) budget="$2"; shift 2 ;;
         --tiny) extra+=(--tiny); shift ;;
-        *) echo "gpu_check.sh: unknown argument '$1' (expected --bundle, or --device NAME, --budget SECONDS, --tiny)" >&2; exit 2 ;;
+        --cuda-paths) extra+=(--cuda-paths); shift ;;
+        *) echo "gpu_check.sh: unknown argument '$1' (expected --bundle, or --device NAME, --budget SECONDS, --tiny, --cuda-paths)" >&2; exit 2 ;;
     esac
 done
 if [ ! -f "$bundle" ]; then

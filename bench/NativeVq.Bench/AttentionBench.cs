@@ -22,6 +22,10 @@ public sealed class AttentionBench : IBench
         result["cpu_cross_entropy_32x128x8x8"] = CrossEntropy(ctx, cpu, 32, 128, 8, 8);
         using var sim = Devices.CreateIlgpuCpu();
         result["ilgpu_cpu_attention_tiny"] = Attention(ctx, sim, b: 2, cq: 6, ck: 10, dk: 8, dv: 16, h: 4, w: 4, heads: 2, strict: true);
+        // The fused forward (AttentionKernels.FusedCausal, what cuda runs) on the simulator: a smoke run, not a speed figure.
+        sim.UseFusedAttention = true;
+        result["ilgpu_cpu_attention_fused_tiny"] = Attention(ctx, sim, b: 2, cq: 6, ck: 10, dk: 8, dv: 16, h: 4, w: 4, heads: 2, strict: true);
+        sim.UseFusedAttention = false;
         result["ilgpu_cpu_cross_entropy_2x16x4x4"] = CrossEntropy(ctx, sim, 2, 16, 4, 4);
     }
 

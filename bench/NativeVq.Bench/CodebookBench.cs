@@ -8,7 +8,7 @@ namespace NativeVq.Bench;
 /// <summary>
 /// Nearest-code argmin (N = 8192 positions, K = 512, D = 64: ms and GFLOP/s counting 2·N·K·D), one Adam step
 /// over 1M parameters, the fused MSE loss forward+backward over 1M elements on cpu; the argmin on the ILGPU CPU
-/// simulator at a small shape for reference.
+/// simulator at a small shape for reference, through the naive and the tiled kernel.
 /// </summary>
 public sealed class CodebookBench : IBench
 {
@@ -22,6 +22,9 @@ public sealed class CodebookBench : IBench
         result["cpu_mse_fwd_bwd_1m"] = Mse(ctx, cpu, 1 << 20);
         using var sim = Devices.CreateIlgpuCpu();
         result["ilgpu_cpu_argmin_256x64x16"] = Argmin(ctx, sim, 1, 16, 16, 16, 64);
+        // The tiled kernel (TiledCodebookKernels) on the simulator: a smoke run of the cuda path, not a speed figure.
+        sim.UseTiledGemm = true;
+        result["ilgpu_cpu_argmin_tiled_256x64x16"] = Argmin(ctx, sim, 1, 16, 16, 16, 64);
     }
 
     private static float[] Random(int seed, int n)

@@ -87,6 +87,13 @@ public sealed partial class IlgpuBackend
 
     protected override void NearestCodeCore(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k)
     {
+        if (n * hw == 0 || (UseTiledGemm && NearestCodeTiled(z, codebook, indices, n, d, hw, k, GemmTile))) return;
+        NearestCodeNaive(z, codebook, indices, n, d, hw, k);
+    }
+
+    /// <summary>The one-thread-per-position scan (the baseline bench/gpu_check.sh compares the tiled kernel against).</summary>
+    internal void NearestCodeNaive(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k)
+    {
         if (n * hw == 0) return;
         _nearestCode ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int>(CodebookKernels.NearestCode);
         _nearestCode(n * hw, F(z), F(codebook), I(indices), d, hw, k);
@@ -113,15 +120,15 @@ public sealed partial class IlgpuBackend
         _oneHot ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int>(CodebookKernels.OneHot);
         _oneHotError ??= Accelerator.Allocate1D<int>(1);
         var noError = new[] { int.MaxValue };
-        _oneHotError.View.CopyFromCPU(noError);
+        using (CountedCopy(true, 4)) _oneHotError.View.CopyFromCPU(noError);
         _oneHot(n * k * hw, I(indices), F(y), _oneHotError.View, k, hw);
         var err = new int[1];
         Accelerator.Synchronize();
-        _oneHotError.View.CopyToCPU(err);
+        using (CountedCopy(false, 4)) _oneHotError.View.CopyToCPU(err);
         if (err[0] != int.MaxValue)
         {
             var code = new int[1];
-            I(indices).SubView(err[0], 1).CopyToCPU(code);
+            using (CountedCopy(false, 4)) I(indices).SubView(err[0], 1).CopyToCPU(code);
             throw CodeOutOfRange("one_hot", err[0], code[0], k, hw);
         }
     }

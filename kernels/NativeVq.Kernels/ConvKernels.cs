@@ -99,10 +99,14 @@ public sealed partial class IlgpuBackend
 
     protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor y, in ConvGeom g)
     {
-        if (g.OutputSize == 0 || (UseTiledGemm && ConvForwardTiled(x, w, y, g, GemmTile))) return;
+        if (g.OutputSize == 0 || (UseTiledGemm && ConvForwardTiled(x, w, null, y, g, GemmTile))) return;
         _convForward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>(ConvKernels.Forward);
         _convForward(g.OutputSize, F(x), F(w), F(y), g);
     }
+
+    /// <summary>On cuda the tiled forward adds the bias in its store (one pass over y instead of two).</summary>
+    protected override bool Conv2dForwardBiasCore(Tensor x, Tensor w, Tensor bias, Tensor y, in ConvGeom g)
+        => UseTiledGemm && (g.OutputSize == 0 || ConvForwardTiled(x, w, bias, y, g, GemmTile));
 
     protected override void Conv2dBackwardInputCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
     {

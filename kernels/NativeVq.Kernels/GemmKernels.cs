@@ -44,7 +44,7 @@ public sealed partial class IlgpuBackend
     internal TiledGemmKernels.Tile GemmTile => Accelerator.MaxNumThreadsPerGroup >= 256 ? new(16, 16, 16) : new(4, 4, 4);
 
     /// <summary>
-    /// Whether <see cref="Backend.Gemm"/> (and the conv forward and weight gradient, TiledConvKernels) take the tiled
+    /// Whether <see cref="Backend.Gemm"/> (and the convolutions, TiledConvKernels, and the arg-min, TiledCodebookKernels) take the tiled
     /// kernels: on CUDA. The CPU simulator runs each thread of a group
     /// as an OS thread and pays for every barrier (the tiled kernel is ~8× slower there than the naive one at 48³), so
     /// ilgpu-cpu keeps the naive kernel unless a test switches this on; the tiled kernel's own parity tests call it directly.

@@ -40,6 +40,7 @@ public sealed partial class IlgpuBackend : Backend
         Accelerator = accelerator;
         _name = name;
         UseTiledGemm = accelerator.AcceleratorType == AcceleratorType.Cuda;
+        UseFusedAttention = UseTiledGemm;
     }
 
     public Accelerator Accelerator { get; }
@@ -58,6 +59,7 @@ public sealed partial class IlgpuBackend : Backend
     public override unsafe void Upload(ReadOnlySpan<float> src, DeviceMemory dst)
     {
         if (src.Length == 0) return;
+        using var _ = CountedCopy(true, 4L * src.Length);
         Accelerator.Synchronize();
         fixed (float* p = src) F(dst).SubView(0, src.Length).CopyFromCPU(ref *p, src.Length);
     }
@@ -65,6 +67,7 @@ public sealed partial class IlgpuBackend : Backend
     public override unsafe void Upload(ReadOnlySpan<int> src, DeviceMemory dst)
     {
         if (src.Length == 0) return;
+        using var _ = CountedCopy(true, 4L * src.Length);
         Accelerator.Synchronize();
         fixed (int* p = src) I(dst).SubView(0, src.Length).CopyFromCPU(ref *p, src.Length);
     }
@@ -72,6 +75,7 @@ public sealed partial class IlgpuBackend : Backend
     public override unsafe void Download(DeviceMemory src, Span<float> dst)
     {
         if (dst.Length == 0) return;
+        using var _ = CountedCopy(false, 4L * dst.Length);
         Accelerator.Synchronize();
         fixed (float* p = dst) F(src).SubView(0, dst.Length).CopyToCPU(ref *p, dst.Length);
     }
@@ -79,11 +83,20 @@ public sealed partial class IlgpuBackend : Backend
     public override unsafe void Download(DeviceMemory src, Span<int> dst)
     {
         if (dst.Length == 0) return;
+        using var _ = CountedCopy(false, 4L * dst.Length);
         Accelerator.Synchronize();
         fixed (int* p = dst) I(src).SubView(0, dst.Length).CopyToCPU(ref *p, dst.Length);
     }
 
     public override void Synchronize() => Accelerator.Synchronize();
+
+    /// <summary>Counts one host↔device copy (<see cref="Backend.Transfers"/>) and, with the profiler on, times it as an event.</summary>
+    private Profiler.KernelTimer CountedCopy(bool toDevice, long bytes)
+    {
+        if (toDevice) Transfers.CountUpload(bytes);
+        else Transfers.CountDownload(bytes);
+        return Profiler.Kernel(this, toDevice ? "copy.host_to_device" : "copy.device_to_host", 0, bytes);
+    }
 
     /// <summary>The tensor's float elements as a device view of exactly Numel elements.</summary>
     internal ArrayView<float> F(Tensor t)
@@ -108,6 +121,7 @@ public sealed partial class IlgpuBackend : Backend
         base.Dispose();
         _partials?.Dispose();
         _splitPartials?.Dispose();
+        _codeNorms?.Dispose();
         Accelerator.Dispose();
         _context.Dispose();
     }

@@ -14,57 +14,20 @@ public static class TiledConvKernels
 {
     /// <summary>
     /// Forward: per image, Y[o, p] = Σ_k W[o, k]·X_col[k, p] with M = Cout, N = Hout·Wout, K = Cin·KH·KW; the
-    /// X_col tile is gathered from x straight into shared memory (zero outside the image). Overwrites y. Grid:
-    /// (ceil(N/BN), ceil(Cout/BM), images).
+    /// X_col tile is gathered from x straight into shared memory (zero outside the image). Overwrites y, adding bias[o]
+    /// in the store when hasBias is 1 (bias is not read otherwise). Grid: (ceil(N/BN), ceil(Cout/BM), images).
     /// </summary>
     [GroupedKernel]
-    public static void Forward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeom g, TiledGemmKernels.Tile t)
+    public static void Forward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int hasBias, ArrayView<float> y, ConvGeom g, TiledGemmKernels.Tile t)
     {
-        var as_ = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBM + 1));
-        var bs = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBN + 1));
-        int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX, nt = t.TX * t.TY;
-        int bm = t.BM, bn = t.BN, lda = bm + 1, ldb = bn + 1;
-        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn, img = Grid.IdxZ;
-        int m = g.Cout, n = g.Hout * g.Wout, kdim = g.Cin * g.KH * g.KW, khw = g.KH * g.KW;
-        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c40 = 0f, c41 = 0f, c42 = 0f, c43 = 0f, c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f;
-        float av;
-        for (int k0 = 0; k0 < kdim; k0 += t.BK)
-        {
-            for (int e = tid; e < bm * t.BK; e += nt)
-            {
-                int k = e % t.BK, i = e / t.BK, gi = row0 + i, gk = k0 + k;
-                as_[k * lda + i] = gi < m && gk < kdim ? w[gi * kdim + gk] : 0f;
-            }
-            for (int e = tid; e < bn * t.BK; e += nt)
-            {
-                int j = e % bn, k = e / bn, gj = col0 + j, gk = k0 + k;
-                bs[k * ldb + j] = gj < n && gk < kdim ? Im2ColAt(x, g, img, gk, gj, khw) : 0f;
-            }
-            Group.Barrier();
-            for (int kk = 0; kk < t.BK; kk++)
-            {
-                int ab = kk * lda + ty, bb = kk * ldb + tx;
-                float b0 = bs[bb], b1 = bs[bb + t.TX], b2 = bs[bb + 2 * t.TX], b3 = bs[bb + 3 * t.TX];
-                av = as_[ab]; c00 += av * b0; c01 += av * b1; c02 += av * b2; c03 += av * b3;
-                av = as_[ab + 1 * t.TY]; c10 += av * b0; c11 += av * b1; c12 += av * b2; c13 += av * b3;
-                av = as_[ab + 2 * t.TY]; c20 += av * b0; c21 += av * b1; c22 += av * b2; c23 += av * b3;
-                av = as_[ab + 3 * t.TY]; c30 += av * b0; c31 += av * b1; c32 += av * b2; c33 += av * b3;
-                av = as_[ab + 4 * t.TY]; c40 += av * b0; c41 += av * b1; c42 += av * b2; c43 += av * b3;
-                av = as_[ab + 5 * t.TY]; c50 += av * b0; c51 += av * b1; c52 += av * b2; c53 += av * b3;
-                av = as_[ab + 6 * t.TY]; c60 += av * b0; c61 += av * b1; c62 += av * b2; c63 += av * b3;
-                av = as_[ab + 7 * t.TY]; c70 += av * b0; c71 += av * b1; c72 += av * b2; c73 += av * b3;
-            }
-            Group.Barrier();
-        }
-        int row = row0 + ty, col = col0 + tx;
-        StoreY(y, g, img, m, n, row + 0 * t.TY, col, t.TX, c00, c01, c02, c03);
-        StoreY(y, g, img, m, n, row + 1 * t.TY, col, t.TX, c10, c11, c12, c13);
-        StoreY(y, g, img, m, n, row + 2 * t.TY, col, t.TX, c20, c21, c22, c23);
-        StoreY(y, g, img, m, n, row + 3 * t.TY, col, t.TX, c30, c31, c32, c33);
-        StoreY(y, g, img, m, n, row + 4 * t.TY, col, t.TX, c40, c41, c42, c43);
-        StoreY(y, g, img, m, n, row + 5 * t.TY, col, t.TX, c50, c51, c52, c53);
-        StoreY(y, g, img, m, n, row + 6 * t.TY, col, t.TX, c60, c61, c62, c63);
-        StoreY(y, g, img, m, n, row + 7 * t.TY, col, t.TX, c70, c71, c72, c73);
+        var @as = SharedMemory.Allocate<float>(TileCore.SharedA);
+        var bs = SharedMemory.Allocate<float>(TileCore.SharedB);
+        int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX;
+        int row0 = Grid.IdxY * t.BM, col0 = Grid.IdxX * t.BN, img = Grid.IdxZ;
+        int m = g.Cout, n = g.Hout * g.Wout, kdim = g.Cin * g.KH * g.KW;
+        var acc = default(MicroTile);
+        TileCore.Product(ref acc, @as, bs, new Weights(w, m, kdim), true, new Im2Col(x, g, img), false, row0, col0, 0, kdim, t);
+        acc.Store(new BiasedOutput(y, img * m * n, m, n, bias, hasBias), row0 + ty, col0 + tx, t.TX, t.TY);
     }
 
     /// <summary>
@@ -77,56 +40,15 @@ public static class TiledConvKernels
     [GroupedKernel]
     public static void BackwardWeightSplit(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> partial, ConvGeom g, TiledGemmKernels.Tile t, int splitLen)
     {
-        var as_ = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBM + 1));
-        var bs = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBN + 1));
-        int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX, nt = t.TX * t.TY;
-        int bm = t.BM, bn = t.BN, lda = bm + 1, ldb = bn + 1;
-        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn, split = Grid.IdxZ;
-        int m = g.Cout, ncol = g.Cin * g.KH * g.KW, p = g.Hout * g.Wout, red = g.N * p, khw = g.KH * g.KW;
+        var @as = SharedMemory.Allocate<float>(TileCore.SharedA);
+        var bs = SharedMemory.Allocate<float>(TileCore.SharedB);
+        int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX;
+        int row0 = Grid.IdxY * t.BM, col0 = Grid.IdxX * t.BN, split = Grid.IdxZ;
+        int m = g.Cout, ncol = g.Cin * g.KH * g.KW, red = g.N * g.Hout * g.Wout;
         int kBegin = split * splitLen, kEnd = XMin(red, kBegin + splitLen);
-        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c40 = 0f, c41 = 0f, c42 = 0f, c43 = 0f, c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f;
-        float av;
-        for (int k0 = kBegin; k0 < kEnd; k0 += t.BK)
-        {
-            for (int e = tid; e < bm * t.BK; e += nt)
-            {
-                int k = e % t.BK, i = e / t.BK, gi = row0 + i, gk = k0 + k;
-                float v = 0f;
-                if (gi < m && gk < kEnd) { int ni = gk / p; v = dy[(ni * m + gi) * p + gk - ni * p]; }
-                as_[k * lda + i] = v;
-            }
-            for (int e = tid; e < bn * t.BK; e += nt)
-            {
-                int j = e % bn, k = e / bn, gj = col0 + j, gk = k0 + k;
-                float v = 0f;
-                if (gj < ncol && gk < kEnd) { int ni = gk / p; v = Im2ColAt(x, g, ni, gj, gk - ni * p, khw); }
-                bs[k * ldb + j] = v;
-            }
-            Group.Barrier();
-            for (int kk = 0; kk < t.BK; kk++)
-            {
-                int ab = kk * lda + ty, bb = kk * ldb + tx;
-                float b0 = bs[bb], b1 = bs[bb + t.TX], b2 = bs[bb + 2 * t.TX], b3 = bs[bb + 3 * t.TX];
-                av = as_[ab]; c00 += av * b0; c01 += av * b1; c02 += av * b2; c03 += av * b3;
-                av = as_[ab + 1 * t.TY]; c10 += av * b0; c11 += av * b1; c12 += av * b2; c13 += av * b3;
-                av = as_[ab + 2 * t.TY]; c20 += av * b0; c21 += av * b1; c22 += av * b2; c23 += av * b3;
-                av = as_[ab + 3 * t.TY]; c30 += av * b0; c31 += av * b1; c32 += av * b2; c33 += av * b3;
-                av = as_[ab + 4 * t.TY]; c40 += av * b0; c41 += av * b1; c42 += av * b2; c43 += av * b3;
-                av = as_[ab + 5 * t.TY]; c50 += av * b0; c51 += av * b1; c52 += av * b2; c53 += av * b3;
-                av = as_[ab + 6 * t.TY]; c60 += av * b0; c61 += av * b1; c62 += av * b2; c63 += av * b3;
-                av = as_[ab + 7 * t.TY]; c70 += av * b0; c71 += av * b1; c72 += av * b2; c73 += av * b3;
-            }
-            Group.Barrier();
-        }
-        int row = row0 + ty, col = col0 + tx;
-        StorePartial(partial, split * m * ncol, m, ncol, row + 0 * t.TY, col, t.TX, c00, c01, c02, c03);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 1 * t.TY, col, t.TX, c10, c11, c12, c13);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 2 * t.TY, col, t.TX, c20, c21, c22, c23);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 3 * t.TY, col, t.TX, c30, c31, c32, c33);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 4 * t.TY, col, t.TX, c40, c41, c42, c43);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 5 * t.TY, col, t.TX, c50, c51, c52, c53);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 6 * t.TY, col, t.TX, c60, c61, c62, c63);
-        StorePartial(partial, split * m * ncol, m, ncol, row + 7 * t.TY, col, t.TX, c70, c71, c72, c73);
+        var acc = default(MicroTile);
+        TileCore.Product(ref acc, @as, bs, new OutputGradByPixel(dy, g, kEnd), true, new Im2ColByPixel(x, g, kEnd), false, row0, col0, kBegin, kEnd, t);
+        acc.Store(new Overwrite(partial, split * m * ncol, m, ncol), row0 + ty, col0 + tx, t.TX, t.TY);
     }
 
     /// <summary>
@@ -141,75 +63,14 @@ public static class TiledConvKernels
     [GroupedKernel]
     public static void BackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeom g, TiledGemmKernels.Tile t)
     {
-        var as_ = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBM + 1));
-        var bs = SharedMemory.Allocate<float>(TiledGemmKernels.MaxBK * (TiledGemmKernels.MaxBN + 1));
-        int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX, nt = t.TX * t.TY;
-        int bm = t.BM, bn = t.BN, lda = bm + 1, ldb = bn + 1;
-        int row0 = Grid.IdxY * bm, col0 = Grid.IdxX * bn, img = Grid.IdxZ;
-        int m = g.Cin, n = g.H * g.W, khw = g.KH * g.KW, kdim = g.Cout * khw;
-        float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f, c20 = 0f, c21 = 0f, c22 = 0f, c23 = 0f, c30 = 0f, c31 = 0f, c32 = 0f, c33 = 0f, c40 = 0f, c41 = 0f, c42 = 0f, c43 = 0f, c50 = 0f, c51 = 0f, c52 = 0f, c53 = 0f, c60 = 0f, c61 = 0f, c62 = 0f, c63 = 0f, c70 = 0f, c71 = 0f, c72 = 0f, c73 = 0f;
-        float av;
-        for (int k0 = 0; k0 < kdim; k0 += t.BK)
-        {
-            for (int e = tid; e < bm * t.BK; e += nt)
-            {
-                int k = e % t.BK, i = e / t.BK, gi = row0 + i, gk = k0 + k;
-                float v = 0f;
-                if (gi < m && gk < kdim) { int o = gk / khw; v = w[(o * m + gi) * khw + gk - o * khw]; }
-                as_[k * lda + i] = v;
-            }
-            for (int e = tid; e < bn * t.BK; e += nt)
-            {
-                int j = e % bn, k = e / bn, gj = col0 + j, gk = k0 + k;
-                bs[k * ldb + j] = gj < n && gk < kdim ? TransposedColAt(dy, g, img, gk, gj, khw) : 0f;
-            }
-            Group.Barrier();
-            for (int kk = 0; kk < t.BK; kk++)
-            {
-                int ab = kk * lda + ty, bb = kk * ldb + tx;
-                float b0 = bs[bb], b1 = bs[bb + t.TX], b2 = bs[bb + 2 * t.TX], b3 = bs[bb + 3 * t.TX];
-                av = as_[ab]; c00 += av * b0; c01 += av * b1; c02 += av * b2; c03 += av * b3;
-                av = as_[ab + 1 * t.TY]; c10 += av * b0; c11 += av * b1; c12 += av * b2; c13 += av * b3;
-                av = as_[ab + 2 * t.TY]; c20 += av * b0; c21 += av * b1; c22 += av * b2; c23 += av * b3;
-                av = as_[ab + 3 * t.TY]; c30 += av * b0; c31 += av * b1; c32 += av * b2; c33 += av * b3;
-                av = as_[ab + 4 * t.TY]; c40 += av * b0; c41 += av * b1; c42 += av * b2; c43 += av * b3;
-                av = as_[ab + 5 * t.TY]; c50 += av * b0; c51 += av * b1; c52 += av * b2; c53 += av * b3;
-                av = as_[ab + 6 * t.TY]; c60 += av * b0; c61 += av * b1; c62 += av * b2; c63 += av * b3;
-                av = as_[ab + 7 * t.TY]; c70 += av * b0; c71 += av * b1; c72 += av * b2; c73 += av * b3;
-            }
-            Group.Barrier();
-        }
-        int row = row0 + ty, col = col0 + tx, off = img * m * n;
-        AddTile(dx, off, m, n, row + 0 * t.TY, col, t.TX, c00, c01, c02, c03);
-        AddTile(dx, off, m, n, row + 1 * t.TY, col, t.TX, c10, c11, c12, c13);
-        AddTile(dx, off, m, n, row + 2 * t.TY, col, t.TX, c20, c21, c22, c23);
-        AddTile(dx, off, m, n, row + 3 * t.TY, col, t.TX, c30, c31, c32, c33);
-        AddTile(dx, off, m, n, row + 4 * t.TY, col, t.TX, c40, c41, c42, c43);
-        AddTile(dx, off, m, n, row + 5 * t.TY, col, t.TX, c50, c51, c52, c53);
-        AddTile(dx, off, m, n, row + 6 * t.TY, col, t.TX, c60, c61, c62, c63);
-        AddTile(dx, off, m, n, row + 7 * t.TY, col, t.TX, c70, c71, c72, c73);
-    }
-
-    /// <summary>dY_col[k, q] of image n: k = (o, u, v), q = (ih, iw) an input pixel; 0 where no output pixel maps tap (u, v) onto q.</summary>
-    private static float TransposedColAt(ArrayView<float> dy, in ConvGeom g, int n, int k, int q, int khw)
-    {
-        int o = k / khw, r = k - o * khw, u = r / g.KW, v = r - u * g.KW;
-        int ih = q / g.W, iw = q - ih * g.W;
-        int th = ih + g.PadTop - u, tw = iw + g.PadLeft - v;
-        if (th < 0 || tw < 0) return 0f;
-        int oi = th / g.StrideH, oj = tw / g.StrideW;
-        if (oi * g.StrideH != th || oj * g.StrideW != tw || oi >= g.Hout || oj >= g.Wout) return 0f;
-        return dy[((n * g.Cout + o) * g.Hout + oi) * g.Wout + oj];
-    }
-
-    private static void AddTile(ArrayView<float> d, int offset, int m, int n, int i, int j, int dx, float v0, float v1, float v2, float v3)
-    {
-        if (i >= m) return;
-        int r = offset + i * n;
-        if (j < n) d[r + j] += v0;
-        if (j + dx < n) d[r + j + dx] += v1;
-        if (j + 2 * dx < n) d[r + j + 2 * dx] += v2;
-        if (j + 3 * dx < n) d[r + j + 3 * dx] += v3;
+        var @as = SharedMemory.Allocate<float>(TileCore.SharedA);
+        var bs = SharedMemory.Allocate<float>(TileCore.SharedB);
+        int tid = Group.IdxX, tx = tid % t.TX, ty = tid / t.TX;
+        int row0 = Grid.IdxY * t.BM, col0 = Grid.IdxX * t.BN, img = Grid.IdxZ;
+        int m = g.Cin, n = g.H * g.W, kdim = g.Cout * g.KH * g.KW;
+        var acc = default(MicroTile);
+        TileCore.Product(ref acc, @as, bs, new TransposedWeights(w, g), true, new TransposedCol(dy, g, img), false, row0, col0, 0, kdim, t);
+        acc.Store(new Accumulate(dx, img * m * n, m, n), row0 + ty, col0 + tx, t.TX, t.TY);
     }
 
     /// <summary>dw[e] += Σ_z partial[z·mn + e], z in order. One thread per weight element.</summary>
@@ -222,48 +83,111 @@ public static class TiledConvKernels
 
     private static int XMin(int a, int b) => a < b ? a : b;
 
-    /// <summary>X_col[k, p] of image n: k = (c, u, v), p = (oi, oj); 0 in the padding.</summary>
-    private static float Im2ColAt(ArrayView<float> x, in ConvGeom g, int n, int k, int p, int khw)
+    /// <summary>W[o, k] of the [Cout, Cin·KH·KW] weight matrix.</summary>
+    private readonly struct Weights(ArrayView<float> w, int m, int kdim) : ITileSource
     {
-        int c = k / khw, r = k - c * khw, u = r / g.KW, v = r - u * g.KW;
+        public float At(int o, int k) => o < m && k < kdim ? w[o * kdim + k] : 0f;
+    }
+
+    /// <summary>Wᵀ[c, (o, u, v)] = w[o, c, u, v].</summary>
+    private readonly struct TransposedWeights(ArrayView<float> w, ConvGeom g) : ITileSource
+    {
+        public float At(int c, int k)
+        {
+            int khw = g.KH * g.KW, o = k / khw;
+            return c < g.Cin && k < g.Cout * khw ? w[(o * g.Cin + c) * khw + k - o * khw] : 0f;
+        }
+    }
+
+    /// <summary>X_col[k, p] of image n (as B: column p, row k): k = (c, u, v), p = (oi, oj); 0 in the padding.</summary>
+    private readonly struct Im2Col(ArrayView<float> x, ConvGeom g, int n) : ITileSource
+    {
+        public float At(int p, int k) => p < g.Hout * g.Wout && k < g.Cin * g.KH * g.KW ? Im2ColAt(x, g, n, k, p) : 0f;
+    }
+
+    /// <summary>X_col of the weight gradient: column k = (c, u, v), reduction index r = (n, p) below kEnd.</summary>
+    private readonly struct Im2ColByPixel(ArrayView<float> x, ConvGeom g, int kEnd) : ITileSource
+    {
+        public float At(int k, int r)
+        {
+            if (k >= g.Cin * g.KH * g.KW || r >= kEnd) return 0f;
+            int p = g.Hout * g.Wout, n = r / p;
+            return Im2ColAt(x, g, n, k, r - n * p);
+        }
+    }
+
+    /// <summary>dY[o, r] with r = (n, p) below kEnd: the weight gradient's A.</summary>
+    private readonly struct OutputGradByPixel(ArrayView<float> dy, ConvGeom g, int kEnd) : ITileSource
+    {
+        public float At(int o, int r)
+        {
+            if (o >= g.Cout || r >= kEnd) return 0f;
+            int p = g.Hout * g.Wout, n = r / p;
+            return dy[(n * g.Cout + o) * p + r - n * p];
+        }
+    }
+
+    /// <summary>dY_col[k, q] of image n: k = (o, u, v), q = (ih, iw) an input pixel; 0 where no output pixel maps tap (u, v) onto q.</summary>
+    private readonly struct TransposedCol(ArrayView<float> dy, ConvGeom g, int n) : ITileSource
+    {
+        public float At(int q, int k)
+        {
+            int khw = g.KH * g.KW;
+            if (q >= g.H * g.W || k >= g.Cout * khw) return 0f;
+            int o = k / khw, r = k - o * khw, u = r / g.KW, v = r - u * g.KW;
+            int ih = q / g.W, iw = q - ih * g.W;
+            int th = ih + g.PadTop - u, tw = iw + g.PadLeft - v;
+            if (th < 0 || tw < 0) return 0f;
+            int oi = th / g.StrideH, oj = tw / g.StrideW;
+            if (oi * g.StrideH != th || oj * g.StrideW != tw || oi >= g.Hout || oj >= g.Wout) return 0f;
+            return dy[((n * g.Cout + o) * g.Hout + oi) * g.Wout + oj];
+        }
+    }
+
+    /// <summary>X_col[k, p] of image n: k = (c, u, v), p = (oi, oj); 0 in the padding.</summary>
+    private static float Im2ColAt(ArrayView<float> x, in ConvGeom g, int n, int k, int p)
+    {
+        int khw = g.KH * g.KW, c = k / khw, r = k - c * khw, u = r / g.KW, v = r - u * g.KW;
         int oi = p / g.Wout, oj = p - oi * g.Wout;
         int ih = oi * g.StrideH - g.PadTop + u, iw = oj * g.StrideW - g.PadLeft + v;
         return ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? x[((n * g.Cin + c) * g.H + ih) * g.W + iw] : 0f;
     }
 
-    private static void StoreY(ArrayView<float> y, in ConvGeom g, int img, int m, int n, int i, int j, int dx, float v0, float v1, float v2, float v3)
+    /// <summary>out[offset + i·n + j] = v (an [m, n] matrix).</summary>
+    private readonly struct Overwrite(ArrayView<float> d, int offset, int m, int n) : ITileSink
     {
-        if (i >= m) return;
-        int r = (img * m + i) * n;
-        if (j < n) y[r + j] = v0;
-        if (j + dx < n) y[r + j + dx] = v1;
-        if (j + 2 * dx < n) y[r + j + 2 * dx] = v2;
-        if (j + 3 * dx < n) y[r + j + 3 * dx] = v3;
+        public void Put(int i, int j, float v) { if (i < m && j < n) d[offset + i * n + j] = v; }
     }
 
-    private static void StorePartial(ArrayView<float> partial, int offset, int m, int n, int i, int j, int dx, float v0, float v1, float v2, float v3)
+    /// <summary>y[offset + o·n + p] = v (+ bias[o] when hasBias): the forward's epilogue.</summary>
+    private readonly struct BiasedOutput(ArrayView<float> y, int offset, int m, int n, ArrayView<float> bias, int hasBias) : ITileSink
     {
-        if (i >= m) return;
-        int r = offset + i * n;
-        if (j < n) partial[r + j] = v0;
-        if (j + dx < n) partial[r + j + dx] = v1;
-        if (j + 2 * dx < n) partial[r + j + 2 * dx] = v2;
-        if (j + 3 * dx < n) partial[r + j + 3 * dx] = v3;
+        public void Put(int i, int j, float v)
+        {
+            if (i < m && j < n) y[offset + i * n + j] = hasBias != 0 ? v + bias[i] : v;
+        }
+    }
+
+    /// <summary>out[offset + i·n + j] += v (gradients accumulate).</summary>
+    private readonly struct Accumulate(ArrayView<float> d, int offset, int m, int n) : ITileSink
+    {
+        public void Put(int i, int j, float v) { if (i < m && j < n) d[offset + i * n + j] += v; }
     }
 }
 
 public sealed partial class IlgpuBackend
 {
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>? _convForwardTiled;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>? _convForwardTiled;
 
-    /// <summary>Tiled conv forward; false (nothing launched) when the grid exceeds the device's limits.</summary>
-    internal bool ConvForwardTiled(Tensor x, Tensor w, Tensor y, in ConvGeom g, TiledGemmKernels.Tile t)
+    /// <summary>Tiled conv forward, with the bias in its epilogue when given; false (nothing launched) when the grid exceeds the device's limits.</summary>
+    internal bool ConvForwardTiled(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, TiledGemmKernels.Tile t)
     {
         var grid = new Index3D((g.Hout * g.Wout + t.BN - 1) / t.BN, (g.Cout + t.BM - 1) / t.BM, g.N);
         if (!FitsGrid(grid, t)) return false;
         if (g.OutputSize == 0) return true;
-        _convForwardTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>(TiledConvKernels.Forward);
-        _convForwardTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(x), F(w), F(y), g, t);
+        _convForwardTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>(TiledConvKernels.Forward);
+        // Without a bias the kernel never reads that argument; y's view stands in for it.
+        _convForwardTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(x), F(w), bias is null ? F(y) : F(bias), bias is null ? 0 : 1, F(y), g, t);
         return true;
     }
 

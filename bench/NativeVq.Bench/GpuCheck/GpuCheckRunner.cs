@@ -14,7 +14,8 @@ namespace NativeVq.Bench.GpuCheck;
 /// rewritten after every stage, so a run killed from outside still leaves what it measured.
 /// Options: --device NAME (default cuda; ilgpu-cpu for a local dry run), --tiny (small shapes), --budget SECONDS (of
 /// this process), --stages NAME[,NAME] (default all), --append (add to the JSON already at --out), --naive-gemm (the
-/// backend's GEMM without the tiled kernel), --t0 UNIXTIME (start of the whole check, for total_s), --out FILE.
+/// backend's GEMM without the tiled kernel), --cuda-paths (on ilgpu-cpu: run the kernels cuda runs — tiled GEMM/conv/argmin,
+/// warp softmax, fused attention — so the dry run exercises them), --t0 UNIXTIME (start of the whole check, for total_s), --out FILE.
 /// </summary>
 public static class GpuCheckRunner
 {
@@ -23,7 +24,7 @@ public static class GpuCheckRunner
     public static int Run(string[] args)
     {
         string device = "cuda", outPath = "gpu_check.json";
-        bool tiny = false, append = false, naiveGemm = false;
+        bool tiny = false, append = false, naiveGemm = false, cudaPaths = false;
         double budget = 400;
         long t0 = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var only = new List<string>();
@@ -35,12 +36,13 @@ public static class GpuCheckRunner
                 case "--tiny": tiny = true; break;
                 case "--append": append = true; break;
                 case "--naive-gemm": naiveGemm = true; break;
+                case "--cuda-paths": cudaPaths = true; break;
                 case "--budget" when i + 1 < args.Length && double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out var s): budget = s; i++; break;
                 case "--t0" when i + 1 < args.Length && long.TryParse(args[i + 1], out var t): t0 = t; i++; break;
                 case "--stages" when i + 1 < args.Length: only.AddRange(args[++i].Split(',', StringSplitOptions.RemoveEmptyEntries)); break;
                 case "--out" when i + 1 < args.Length: outPath = args[++i]; break;
                 default:
-                    Console.Error.WriteLine($"gpu-check: unknown or incomplete argument '{args[i]}': expected --device NAME, --tiny, --budget SECONDS, --stages {string.Join(',', StageNames)}, --append, --naive-gemm, --t0 UNIXTIME, --out FILE");
+                    Console.Error.WriteLine($"gpu-check: unknown or incomplete argument '{args[i]}': expected --device NAME, --tiny, --budget SECONDS, --stages {string.Join(',', StageNames)}, --append, --naive-gemm, --cuda-paths, --t0 UNIXTIME, --out FILE");
                     return 2;
             }
         }
@@ -76,8 +78,10 @@ public static class GpuCheckRunner
                 node["name"] = ib.Accelerator.Name;
                 node["memory_mib"] = ib.Accelerator.MemorySize >> 20;
                 node["gemm_tile"] = ib.GemmTile.ToString();
+                if (cudaPaths) ib.UseTiledGemm = ib.UseFusedAttention = true;
                 if (naiveGemm) ib.UseTiledGemm = false;
                 node["backend_gemm"] = ib.UseTiledGemm ? "tiled" : "naive";
+                node["fused_attention"] = ib.UseFusedAttention;
             }
             root["device_name"] = node["name"]?.GetValue<string>() ?? be.Description;
             return node;

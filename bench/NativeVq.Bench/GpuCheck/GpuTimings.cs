@@ -90,12 +90,25 @@ public static class GpuTimings
         Tensor Forward() => F.CausalAttention(query, key, ps[0], ps[1], ps[2], ps[3], ps[4], ps[5], 1, false);
         double fwd = timer.MedianMs(() => { using var s = new TensorScope(); using var _ = Autograd.NoGrad(); Forward(); });
         double fb = timer.MedianMs(() => { using var s = new TensorScope(); Forward().Backward(up); });
-        return new JsonObject
+        var node = new JsonObject
         {
             ["shape"] = $"B={b} N={h * h} cq={cq} ck={ck} dk={dk} dv={dv} heads=1",
             ["forward_ms"] = Round(fwd),
             ["forward_backward_ms"] = Round(fb),
+            ["path"] = be.PrefersFusedAttention(dk, dv) ? "fused" : "gemm_softmax_gemm",
         };
+        if (be is IlgpuBackend ib && ib.UseFusedAttention)
+        {
+            // The same block through the two batched GEMMs and the row softmax, for comparison.
+            ib.UseFusedAttention = false;
+            try
+            {
+                node["unfused_forward_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => { using var s = new TensorScope(); using var _ = Autograd.NoGrad(); Forward(); }))));
+                node["unfused_forward_backward_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => { using var s = new TensorScope(); Forward().Backward(up); }))));
+            }
+            finally { ib.UseFusedAttention = true; }
+        }
+        return node;
     }
 
     /// <summary>Nearest-code argmin over N = n·h·h positions, K codes of D dimensions.</summary>
@@ -107,7 +120,14 @@ public static class GpuTimings
         var idx = Tensor.Empty(be, DType.I32, n, h, h);
         double ms = timer.MedianMs(() => be.NearestCode(z, cb, idx, n, d, h * h, k));
         double flops = 2.0 * n * h * h * k * d;
-        return new JsonObject { ["n"] = n * h * h, ["k"] = k, ["d"] = d, ["ms"] = Round(ms, 4), ["tflops"] = Round(flops / (ms * 1e9)) };
+        var node = new JsonObject { ["n"] = n * h * h, ["k"] = k, ["d"] = d, ["ms"] = Round(ms, 4), ["tflops"] = Round(flops / (ms * 1e9)) };
+        if (be is IlgpuBackend ib)
+        {
+            // "ms" is the backend's path (the tiled kernel on cuda); the one-thread-per-position kernel for comparison.
+            node["path"] = ib.UseTiledGemm ? "tiled" : "naive";
+            node["naive_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => ib.NearestCodeNaive(z, cb, idx, n, d, h * h, k)), 4)));
+        }
+        return node;
     }
 
     /// <summary>VQ-VAE training step (forward, backward, Adam) on random images.</summary>
@@ -128,6 +148,10 @@ public static class GpuTimings
             adam.ZeroGrad();
         }
         double ms = timer.MedianMs(Step, minReps: 10, maxSeconds: 10);
+        // Host↔device copies of one step (the batch in; the step itself reads nothing back).
+        var before = be.Transfers.Snapshot();
+        Step();
+        var copies = be.Transfers.Since(before);
         using (var scope = new TensorScope())
         using (Autograd.NoGrad()) lastLoss = model.Forward(Tensor.FromArray(be, batch, b, cfg.ImageChannels, s, s)).Loss.ToArray()[0];
         return new JsonObject
@@ -135,6 +159,11 @@ public static class GpuTimings
             ["batch"] = b, ["image"] = $"{cfg.ImageChannels}x{s}x{s}", ["parameters"] = model.ParameterCount(),
             ["step_ms"] = Round(ms), ["steps_per_s"] = Round(1000 / ms, 2), ["images_per_s"] = Round(b * 1000 / ms, 0),
             ["loss_after"] = lastLoss,
+            ["copies_per_step"] = new JsonObject
+            {
+                ["uploads"] = copies.Uploads, ["upload_bytes"] = copies.UploadBytes,
+                ["downloads"] = copies.Downloads, ["download_bytes"] = copies.DownloadBytes,
+            },
         };
     }
 

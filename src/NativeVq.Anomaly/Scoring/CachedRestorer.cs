@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using NativeVq.Cpu;
 using NativeVq.Models;
 
@@ -5,15 +6,23 @@ namespace NativeVq.Anomaly.Scoring;
 
 /// <summary>
 /// The fastest exact <see cref="IRestorer"/>: draws bit-identical code maps to <see cref="NaiveRestorer"/>, computing
-/// every layer of the prior once per (restoration, position) with the model's own per-position inference
-/// (<see cref="PixelSnailPositions"/>); this class only schedules positions and draws.
+/// every layer of the prior once per (distinct restoration history, position) with the model's own per-position
+/// inference (<see cref="PixelSnailPositions"/>); this class only schedules positions and draws.
 /// <para>
-/// Scheduling. All restorations of an image see its input map before the first resampled position, so one lane
-/// (the image's leader) walks positions 0..first and its caches are copied to the other lanes; from there the
-/// image's S lanes advance together up to its last resampled position (nothing after it is computed). Lanes of
-/// several images (<see cref="RestoreAll"/>) advance together too, so each layer's per-position work is one
+/// Scheduling. Two restorations of an image whose code maps agree on positions &lt; q have the same activations
+/// at q (every activation at q depends only on the codes before q), so they need one evaluation. The lanes of an
+/// image therefore form classes of equal history: all start as one class (nothing differs before the first
+/// resampled position), only a class's representative (its lowest lane) is advanced, every member draws from the
+/// representative's logits with its own random stream, and members that draw a different code split off into
+/// new classes (the representative's caches are copied to the new one's, <see cref="PixelSnailPositions.CopyLane"/>).
+/// Classes never merge again. Nothing after an image's last resampled position is computed. With a confident prior
+/// (restorations that agree) this evaluates far fewer lane-positions than S per position; with draws that always
+/// differ it is the former schedule (one shared prefix, then S lanes). The prior's global causal attention makes
+/// position q depend on every code before it, so once two histories differ nothing after can be shared.
+/// Lanes of several images (<see cref="RestoreAll"/>) advance together, so each layer's per-position work is one
 /// [lanes, K]·[K, O] product. Lanes are cut into one chunk per core (each chunk an independent
-/// <see cref="PixelSnailPositions"/>, no synchronisation between cores), chunks bounded in cache memory.
+/// <see cref="PixelSnailPositions"/>, no synchronisation between cores), chunks bounded in cache memory; the
+/// chunks' caches are kept for the next call (no allocation per call once warm).
 /// Priors on other backends fall back to <see cref="IncrementalRestorer"/>.
 /// </para>
 /// </summary>
@@ -22,8 +31,14 @@ public sealed class CachedRestorer : IRestorer
     /// <summary>Cache memory one chunk may hold (bounds eval's memory however many images are batched).</summary>
     private const long ChunkCacheBytes = 96L << 20;
 
+    private readonly ConcurrentBag<PixelSnailPositions> _spare = new();
+    private long _evaluated;
+
     /// <summary>Chunks run at once (default: every core).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Lane-positions evaluated by this instance so far (the work done; divide by S·H·W per image for the share of S full passes).</summary>
+    public long EvaluatedLanePositions => Interlocked.Read(ref _evaluated);
 
     public int[] Restore(PixelSnail prior, ReadOnlySpan<int> codes, ReadOnlySpan<bool> resample, int count, ulong seed, float temperature = 1f) =>
         RestoreAll(prior, [new RestoreRequest(codes.ToArray(), resample.ToArray(), seed)], count, temperature)[0];
@@ -50,16 +65,39 @@ public sealed class CachedRestorer : IRestorer
         int threads = Math.Max(1, Threads);
         int byMemory = (int)Math.Max(1, ChunkCacheBytes / PixelSnailPositions.CacheBytesPerLane(cfg));
         int size = Math.Clamp((lanes.Count + threads - 1) / threads, 1, byMemory);
-        var chunks = new List<List<(int Image, int Restoration)>>();
-        for (int i = 0; i < lanes.Count; i += size) chunks.Add(lanes.GetRange(i, Math.Min(size, lanes.Count - i)));
-        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            chunk => RunChunk(prior, images, chunk, results, temperature));
+        var chunks = new List<(List<(int Image, int Restoration)> Lanes, PixelSnailPositions Net)>();
+        for (int i = 0; i < lanes.Count; i += size)
+        {
+            var chunk = lanes.GetRange(i, Math.Min(size, lanes.Count - i));
+            chunks.Add((chunk, Rent(prior, chunk.Count, refresh: i == 0)));
+        }
+        Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, c =>
+        {
+            long done = RunChunk(c.Net, images, c.Lanes, results, temperature);
+            Interlocked.Add(ref _evaluated, done);
+        });
+        foreach (var c in chunks) if (_spare.Count < threads) _spare.Add(c.Net);
         return results;
     }
 
     /// <summary>
-    /// Lane-positions the scheduler evaluates for one image: the shared prefix once, then every restoration from
-    /// the first to the last resampled position (divide by count·H·W for the share of a full pass per restoration).
+    /// A kept <see cref="PixelSnailPositions"/> of this prior with enough lanes (not more than twice as many: caches
+    /// are memory), else a new one; the first of a call makes the per-position weights current.
+    /// </summary>
+    private PixelSnailPositions Rent(PixelSnail prior, int lanes, bool refresh)
+    {
+        while (_spare.TryTake(out var net))
+            if (net.Model == prior && net.Lanes >= lanes && net.Lanes <= 2 * lanes)
+            {
+                if (refresh) net.Refresh();
+                return net;
+            }
+        return new PixelSnailPositions(prior, lanes);
+    }
+
+    /// <summary>
+    /// Lane-positions the former schedule evaluated for one image (the shared prefix once, then every restoration
+    /// from the first to the last resampled position): an upper bound of what this scheduler evaluates.
     /// </summary>
     public static long EvaluatedPositions(ReadOnlySpan<bool> resample, int count)
     {
@@ -67,67 +105,77 @@ public sealed class CachedRestorer : IRestorer
         return first < 0 || count == 0 ? 0 : first + 1 + (long)count * (last - first);
     }
 
-    private static void RunChunk(PixelSnail prior, IReadOnlyList<RestoreRequest> images, List<(int Image, int Restoration)> chunk,
+    /// <summary>Walks the chunk's lanes over their positions (see the class note); returns the lane-positions evaluated.</summary>
+    private static long RunChunk(PixelSnailPositions net, IReadOnlyList<RestoreRequest> images, List<(int Image, int Restoration)> chunk,
         int[][] results, float temperature)
     {
-        var cfg = prior.Config;
+        var cfg = net.Model.Config;
         int hw = cfg.Height * cfg.Width, k = cfg.Codes, n = chunk.Count;
-        var net = new PixelSnailPositions(prior, n);
         var rngs = new Rng[n];
-        var groups = new List<(int Image, int Leader, int End, int First, int Last)>();
+        var mask = new bool[n][];
+        var last = new int[n];
+        // rep[l]: the lane whose evaluation lane l shares (rep[l] == l: l is evaluated); splitAt/splitFrom: when and
+        // from which representative a lane became one, so members drawing the same new code join the same class.
+        var rep = new int[n];
+        var splitAt = new int[n];
+        var splitFrom = new int[n];
+        int end = 0;
         for (int l = 0; l < n; l++)
         {
             var (g, s) = chunk[l];
             images[g].Codes.CopyTo(net.Codes, l * hw);
             rngs[l] = Restoration.StreamFor(images[g].Seed, s);
-            if (l == 0 || chunk[l - 1].Image != g)
-            {
-                var mask = images[g].Resample;
-                groups.Add((g, l, l, Array.IndexOf(mask, true), Array.LastIndexOf(mask, true)));
-            }
-            groups[^1] = groups[^1] with { End = l + 1 };
+            mask[l] = images[g].Resample;
+            last[l] = Array.LastIndexOf(mask[l], true);
+            end = Math.Max(end, last[l]);
+            rep[l] = l > 0 && chunk[l - 1].Image == g ? rep[l - 1] : l;
+            splitAt[l] = -1;
         }
-        int end = groups.Max(gr => gr.Last);
         var active = new int[n];
+        var rowOf = new int[n];
         var logits = new float[n * k];
-        var groupOf = new int[n];
-        for (int i = 0; i < groups.Count; i++)
-            for (int l = groups[i].Leader; l < groups[i].End; l++) groupOf[l] = i;
+        var codes = net.Codes;
+        long evaluated = 0;
         for (int q = 0; q <= end; q++)
         {
             int m = 0;
             bool draw = false;
-            foreach (var gr in groups)
+            for (int l = 0; l < n; l++)
             {
-                if (q > gr.Last) continue;
-                if (q <= gr.First) active[m++] = gr.Leader;
-                else
-                {
-                    if (q == gr.First + 1)
-                        for (int l = gr.Leader + 1; l < gr.End; l++) net.CopyLane(gr.Leader, l, q);
-                    for (int l = gr.Leader; l < gr.End; l++) active[m++] = l;
-                }
-                draw |= images[gr.Image].Resample[q];
+                if (q > last[l]) continue;
+                draw |= mask[l][q];
+                if (rep[l] != l) continue;
+                rowOf[l] = m;
+                active[m++] = l;
             }
             if (m == 0) continue;
             net.Advance(q, active.AsSpan(0, m));
+            evaluated += m;
             if (!draw) continue;
             net.Logits(logits);
-            for (int r = 0; r < m; r++)
+            for (int l = 0; l < n; l++)
+                if (q <= last[l] && mask[l][q])
+                    codes[l * hw + q] = PriorSampler.Draw(logits, rowOf[rep[l]], 0, k, 1, rngs[l], temperature);
+            for (int l = 0; l < n; l++)
             {
-                int lane = active[r];
-                var gr = groups[groupOf[lane]];
-                if (!images[gr.Image].Resample[q]) continue;
-                // At the first resampled position only the leader was evaluated: every lane draws from its logits.
-                int from = q == gr.First ? gr.Leader : lane, to = q == gr.First ? gr.End : lane + 1;
-                for (int l = from; l < to; l++)
-                    net.Codes[l * hw + q] = PriorSampler.Draw(logits, r, 0, k, 1, rngs[l], temperature);
+                int a = rep[l];
+                if (a == l || q > last[l] || !mask[l][q] || codes[l * hw + q] == codes[a * hw + q]) continue;
+                int b = a + 1;
+                while (b < l && !(splitAt[b] == q && splitFrom[b] == a && codes[b * hw + q] == codes[l * hw + q])) b++;
+                if (b == l)
+                {
+                    net.CopyLane(a, l, q + 1);
+                    splitAt[l] = q;
+                    splitFrom[l] = a;
+                }
+                rep[l] = b;
             }
         }
         for (int l = 0; l < n; l++)
         {
             var (g, s) = chunk[l];
-            net.Codes.AsSpan(l * hw, hw).CopyTo(results[g].AsSpan(s * hw, hw));
+            codes.AsSpan(l * hw, hw).CopyTo(results[g].AsSpan(s * hw, hw));
         }
+        return evaluated;
     }
 }

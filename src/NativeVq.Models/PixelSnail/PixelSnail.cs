@@ -131,26 +131,35 @@ public sealed class PixelSnail : Module
 
     private readonly object _positionsLock = new();
     private float[][]? _positionsSnapshot;
+    private float[] _positionsScratch = [];
 
     /// <summary>
     /// Makes the per-position weights (<see cref="PixelSnailPositions"/>) current: they are rebuilt from the layers'
-    /// tensors only when a weight or buffer changed since the last call (a copy and a compare of the state dict,
-    /// far cheaper than the rearrangement, and exact however the weights were changed).
+    /// tensors only when a weight or buffer changed since the last call (a compare of the state dict with a snapshot,
+    /// through one reused buffer: far cheaper than the rearrangement, and exact however the weights were changed).
     /// </summary>
     internal void PreparePositions()
     {
-        var current = StateDict().Select(t => t.Tensor.ToArray()).ToArray();
         lock (_positionsLock)
         {
+            var tensors = StateDict().Select(t => t.Tensor).ToArray();
             var snap = _positionsSnapshot;
-            bool same = snap is not null && snap.Length == current.Length;
-            for (int i = 0; same && i < current.Length; i++) same = current[i].AsSpan().SequenceEqual(snap![i]);
+            bool same = snap is not null && snap.Length == tensors.Length;
+            for (int i = 0; same && i < tensors.Length; i++)
+            {
+                var t = tensors[i];
+                if (t.DType != DType.F32 || t.Numel != snap![i].Length) { same = false; break; }
+                if (_positionsScratch.Length < t.Numel) _positionsScratch = new float[t.Numel];
+                var cur = _positionsScratch.AsSpan(0, t.Numel);
+                Backend.Download(t.Memory, cur);
+                same = cur.SequenceEqual(snap[i]);
+            }
             if (same) return;
             DownAt = Down.AtPositions();
             DownRightAt = DownRight.AtPositions();
             OutAt = PositionConv.From(Out.Weight, Out.Bias, null, 0, 0);
             foreach (var st in _stages) st.PreparePositions();
-            _positionsSnapshot = current;
+            _positionsSnapshot = tensors.Select(t => t.ToArray()).ToArray();
         }
     }
 

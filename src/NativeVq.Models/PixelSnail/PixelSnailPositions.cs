@@ -45,6 +45,16 @@ public sealed class PixelSnailPositions
 
     public int Lanes => _s.Lanes;
 
+    /// <summary>The model this instance evaluates.</summary>
+    public PixelSnail Model => _model;
+
+    /// <summary>
+    /// Makes the per-position weights current after the model's weights may have changed (the constructor does it):
+    /// an instance kept for reuse calls it before its next walk. Lanes need no reset: every cached value is written
+    /// at its position before any later position reads it.
+    /// </summary>
+    public void Refresh() => _model.PreparePositions();
+
     /// <summary>Cache bytes one lane holds: a ring of k rows per masked res block conv, the keys and values of every attention layer.</summary>
     public static long CacheBytesPerLane(PixelSnailConfig cfg)
     {

@@ -6,8 +6,11 @@ namespace NativeVq.Models;
 
 /// <summary>
 /// One conv / 1×1 conv / linear layer of the prior, its weights rearranged for per-position evaluation
-/// (<see cref="PixelSnailPositions"/>): WT [Kfull, Opad] = (W·mask)ᵀ with zero-padded columns, so one im2col
-/// term k is one contiguous weight row. Built from the layer's own tensors by <see cref="From"/>.
+/// (<see cref="PixelSnailPositions"/>): WT = (W·mask)ᵀ [Kfull, Opad] with zero-padded columns, stored as panels of
+/// 32 output columns (the last one 16 wide when Opad is an odd multiple of 16), each panel [Kfull, width]
+/// contiguous: the register tile of <see cref="Apply"/> (32 outputs) then streams one panel front to back, one
+/// 128-byte row per im2col term k, instead of 128 bytes every Opad floats. Built from the layer's own tensors by
+/// <see cref="From"/>.
 /// </summary>
 internal sealed class PositionConv
 {
@@ -35,8 +38,15 @@ internal sealed class PositionConv
         for (int t = 0; t < taps; t++) c.Tap[t] = m is null || m[t] != 0f;
         for (int oc = 0; oc < o; oc++)
             for (int k = 0; k < kfull; k++)
-                c.WT[k * opad + oc] = m is null ? w[oc * kfull + k] : w[oc * kfull + k] * m[k % taps];   // = F.Mul(w, mask)
+                c.WT[Index(k, oc, kfull, opad)] = m is null ? w[oc * kfull + k] : w[oc * kfull + k] * m[k % taps];   // = F.Mul(w, mask)
         return c;
+    }
+
+    /// <summary>Position of (term k, output o) in <see cref="WT"/>: panel o/32 starts at (o/32)·32·Kfull.</summary>
+    private static int Index(int k, int o, int kfull, int opad)
+    {
+        int p0 = o / 32 * 32, width = Math.Min(32, opad - p0);
+        return p0 * kfull + k * width + (o - p0);
     }
 
     /// <summary>
@@ -68,7 +78,8 @@ internal sealed class PositionConv
 
     /// <summary>
     /// outs[r, o] = outs[r, o] + (FMA chain over the block's terms): outs holds +0 or the earlier blocks' sum. Tiles of
-    /// 8 rows × 32 outputs (16 accumulators): a weight row of the tile (2 vectors, from L2) serves 8 rows.
+    /// 8 rows × 32 outputs (16 accumulators): a weight row of the tile (2 vectors, from L2) serves 8 rows; the rows
+    /// left over go 4 (then 1) at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Block(ReadOnlySpan<int> ks, float[] cols, int col0, int colStride, int m, float[] outs, int outStride)
@@ -81,6 +92,7 @@ internal sealed class PositionConv
         int o = 0;
         for (; o + 32 <= opad; o += 32)
         {
+            ref float wp = ref Unsafe.Add(ref wt, o * Kfull);   // this panel's [Kfull, 32] rows
             int r = 0;
             for (; r + 8 <= m; r += 8)
             {
@@ -89,7 +101,7 @@ internal sealed class PositionConv
                 Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
                 for (int i = 0; i < n; i++)
                 {
-                    ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
+                    ref float w = ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 32);
                     var w0 = Vector512.LoadUnsafe(ref w);
                     var w1 = Vector512.LoadUnsafe(ref w, 16);
                     ref float x = ref Unsafe.Add(ref c0, i);
@@ -120,23 +132,30 @@ internal sealed class PositionConv
                 Add2(ref Unsafe.Add(ref d, 6 * outStride), a60, a61);
                 Add2(ref Unsafe.Add(ref d, 7 * outStride), a70, a71);
             }
-            for (; r + 2 <= m; r += 2)
+            for (; r + 4 <= m; r += 4)
             {
                 ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
-                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
+                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
                 for (int i = 0; i < n; i++)
                 {
-                    ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
+                    ref float w = ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 32);
                     var w0 = Vector512.LoadUnsafe(ref w);
                     var w1 = Vector512.LoadUnsafe(ref w, 16);
-                    var x0 = Vector512.Create(Unsafe.Add(ref c0, i));
-                    var x1 = Vector512.Create(Unsafe.Add(ref c0, i + colStride));
+                    ref float x = ref Unsafe.Add(ref c0, i);
+                    var x0 = Vector512.Create(x);
                     a00 = Vector512.FusedMultiplyAdd(x0, w0, a00); a01 = Vector512.FusedMultiplyAdd(x0, w1, a01);
+                    var x1 = Vector512.Create(Unsafe.Add(ref x, colStride));
                     a10 = Vector512.FusedMultiplyAdd(x1, w0, a10); a11 = Vector512.FusedMultiplyAdd(x1, w1, a11);
+                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * colStride));
+                    a20 = Vector512.FusedMultiplyAdd(x2, w0, a20); a21 = Vector512.FusedMultiplyAdd(x2, w1, a21);
+                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * colStride));
+                    a30 = Vector512.FusedMultiplyAdd(x3, w0, a30); a31 = Vector512.FusedMultiplyAdd(x3, w1, a31);
                 }
                 ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
                 Add2(ref d, a00, a01);
                 Add2(ref Unsafe.Add(ref d, outStride), a10, a11);
+                Add2(ref Unsafe.Add(ref d, 2 * outStride), a20, a21);
+                Add2(ref Unsafe.Add(ref d, 3 * outStride), a30, a31);
             }
             for (; r < m; r++)
             {
@@ -144,7 +163,7 @@ internal sealed class PositionConv
                 Vector512<float> a00 = default, a01 = default;
                 for (int i = 0; i < n; i++)
                 {
-                    ref float w = ref Unsafe.Add(ref wt, Unsafe.Add(ref kr, i) * opad + o);
+                    ref float w = ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 32);
                     var x0 = Vector512.Create(Unsafe.Add(ref c0, i));
                     a00 = Vector512.FusedMultiplyAdd(x0, Vector512.LoadUnsafe(ref w), a00);
                     a01 = Vector512.FusedMultiplyAdd(x0, Vector512.LoadUnsafe(ref w, 16), a01);
@@ -158,7 +177,7 @@ internal sealed class PositionConv
                 ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
                 Vector512<float> a0 = default;
                 for (int i = 0; i < n; i++)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref c0, i)), Vector512.LoadUnsafe(ref wt, (nuint)(Unsafe.Add(ref kr, i) * opad + o)), a0);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref c0, i)), Vector512.LoadUnsafe(ref wt, (nuint)(o * Kfull + Unsafe.Add(ref kr, i) * 16)), a0);
                 ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
                 (Vector512.LoadUnsafe(ref d) + a0).StoreUnsafe(ref d);
             }

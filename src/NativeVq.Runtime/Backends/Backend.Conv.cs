@@ -55,10 +55,20 @@ public abstract partial class Backend
     public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g)
     {
         CheckConv(g, x, w, y, "conv2d");
+        bool fused = false;
         using (Profiler.Kernel(this, "conv2d", g.Flops, g.Bytes, x, w, y))
-            Conv2dForwardCore(x, w, y, g);
-        if (bias is not null) AddChannelBias(bias, y, g.N, g.Cout, g.Hout * g.Wout);
+        {
+            fused = bias is not null && Conv2dForwardBiasCore(x, w, bias, y, g);
+            if (!fused) Conv2dForwardCore(x, w, y, g);
+        }
+        if (bias is not null && !fused) AddChannelBias(bias, y, g.N, g.Cout, g.Hout * g.Wout);
     }
+
+    /// <summary>
+    /// y = conv(x, w) + bias[o] in one kernel (the bias added in the store epilogue, the same fl(acc + b) as a separate
+    /// pass); false when this backend has no such kernel here, and then nothing was launched.
+    /// </summary>
+    protected virtual bool Conv2dForwardBiasCore(Tensor x, Tensor w, Tensor bias, Tensor y, in ConvGeom g) => false;
 
     /// <summary>dx += convᵀ(dy, w): the input gradient (also conv_transpose2d's forward). Accumulates.</summary>
     public void Conv2dBackwardInput(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)

@@ -27,7 +27,9 @@ public static partial class F
     /// are contiguous [dh, N] blocks at a uniform stride, so every head of every image is one batch entry
     /// (index b·heads + h) of a batched GEMM: S = qᵀk (TransA), P = masked softmax(scale·S), out = v·Pᵀ (TransB).
     /// Output channels come out already concatenated head by head. Memory: B·heads·N² floats for P (kept for
-    /// the backward) — small for PixelSNAIL's 8×8 grid (N = 64).
+    /// the backward) — small for PixelSNAIL's 8×8 grid (N = 64). Where the backend prefers it (cuda), the forward is
+    /// one fused kernel (<see cref="Backend.FusedCausalAttention"/>) that keeps only the log-sum-exp per row, and the
+    /// backward recomputes S and rebuilds P from it.
     /// </summary>
     public static Tensor CausalAttentionCore(Tensor q, Tensor k, Tensor v, int heads = 1, bool strict = false, float? scale = null)
     {
@@ -41,15 +43,36 @@ public static partial class F
         float sc = scale ?? 1f / MathF.Sqrt(dh);
         var be = q.Backend;
 
-        var s = Tensor.Empty(be, bh, n, n);
-        be.Gemm(new GemmSpec(true, false, n, n, dh, Batch: bh, StrideA: dh * n, StrideB: dh * n, StrideC: n * n), q, k, s);
-        var p = Tensor.Empty(be, bh, n, n);
-        be.MaskedSoftmaxRows(s, p, bh, n, sc, strict);
-        s.Dispose(); // scores are not needed again: the backward works from P
         var y = Tensor.Empty(be, b, dv, n);
-        be.Gemm(new GemmSpec(false, true, dvh, n, n, Batch: bh, StrideA: dvh * n, StrideB: n * n, StrideC: dvh * n), v, p, y);
+        var qk = new GemmSpec(true, false, n, n, dh, Batch: bh, StrideA: dh * n, StrideB: dh * n, StrideC: n * n);
+        if (be.PrefersFusedAttention(dh, dvh))
+        {
+            // One kernel, no N×N matrix; the backward rebuilds P from the scores and the saved log-sum-exp per row.
+            var lse = Tensor.Empty(be, bh, n);
+            be.FusedCausalAttention(q, k, v, y, lse, bh, n, dh, dvh, sc, strict);
+            Autograd.Record("causal_attention", y, [q, k, v], g =>
+            {
+                var s = Tensor.Empty(be, bh, n, n);
+                be.Gemm(qk, q, k, s);
+                var p = Tensor.Empty(be, bh, n, n);
+                be.MaskedSoftmaxFromLse(s, lse, p, bh, n, sc, strict);
+                s.Dispose();
+                Backward(g, p);
+                p.Dispose();
+            });
+            return y;
+        }
 
-        Autograd.Record("causal_attention", y, [q, k, v], g =>
+        var scores = Tensor.Empty(be, bh, n, n);
+        be.Gemm(qk, q, k, scores);
+        var probs = Tensor.Empty(be, bh, n, n);
+        be.MaskedSoftmaxRows(scores, probs, bh, n, sc, strict);
+        scores.Dispose(); // scores are not needed again: the backward works from P
+        be.Gemm(new GemmSpec(false, true, dvh, n, n, Batch: bh, StrideA: dvh * n, StrideB: n * n, StrideC: dvh * n), v, probs, y);
+        Autograd.Record("causal_attention", y, [q, k, v], g => Backward(g, probs));
+        return y;
+
+        void Backward(Tensor g, Tensor p)
         {
             // dv = dO·P;  dP = dOᵀ·v;  dS = masked softmax backward;  dq = k·dSᵀ;  dk = q·dS.
             if (v.RequiresGrad)
@@ -65,7 +88,6 @@ public static partial class F
                 be.Gemm(new GemmSpec(false, false, dh, n, n, Beta: 1f, Batch: bh, StrideA: dh * n, StrideB: n * n, StrideC: dh * n), q, ds, k.GradOrZeros());
             dp.Dispose();
             ds.Dispose();
-        });
-        return y;
+        }
     }
 }

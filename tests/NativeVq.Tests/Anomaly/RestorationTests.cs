@@ -61,6 +61,7 @@ public sealed class RestorationTests
     [InlineData(5)]
     [InlineData(6)]
     [InlineData(7)]
+    [InlineData(8)]
     public void PositionLogitsAreBitwiseTheBatchLogits(int which)
     {
         var cfg = which switch
@@ -72,10 +73,12 @@ public sealed class RestorationTests
             4 => new PixelSnailConfig { Codes = 9, Height = 4, Width = 4, Channels = 130, Blocks = 1, ResBlocks = 1, KeyDim = 4, ValueDim = 8, Heads = 2 },
             5 => new PixelSnailConfig { Codes = 9, Height = 4, Width = 5, Channels = 8, Blocks = 2, ResBlocks = 1, KernelSize = 5, StemKernelSize = 7 },
             6 => PixelSnailConfig.Larger(32, 16, 16),
-            _ => PixelSnailConfig.Larger(16, 20, 12) with { Blocks = 2, ResBlocks = 2 },
+            7 => PixelSnailConfig.Larger(16, 20, 12) with { Blocks = 2, ResBlocks = 2 },
+            // 32x32 / 128 channels: attention rows up to 1024 long (four KC blocks over t), one stage to keep it short.
+            _ => PixelSnailConfig.Larger(16, 32, 32) with { Blocks = 1, ResBlocks = 2 },
         };
         var prior = new PixelSnail(Cpu, cfg, 70 + (ulong)which);
-        int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = which == 0 ? 5 : 3;
+        int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = which == 0 ? 5 : which == 8 ? 2 : 3;
         var codes = RandomCodes(lanes * hw, k, 71 + which);
         float[] batched;
         using (Autograd.NoGrad())
@@ -127,7 +130,33 @@ public sealed class RestorationTests
             Assert.Equal(new NaiveRestorer().Restore(prior, images[g].Codes, images[g].Resample, 3, images[g].Seed, 1f), all[g]);
     }
 
-    /// <summary>The rearranged weights are cached per prior but rebuilt when a weight changes in place.</summary>
+    /// <summary>
+    /// Restorations whose draws agree share one evaluation until they differ: at a low temperature (draws nearly
+    /// the argmax) far fewer lane-positions are evaluated than S per position, and the maps are still exactly the
+    /// naive loop's — with several images batched, split across threads, at a temperature where some draws agree
+    /// and some split (classes split at different positions) and at one where almost all agree.
+    /// </summary>
+    [Theory]
+    [InlineData(0.0001f, 1)]
+    [InlineData(0.0001f, 2)]
+    [InlineData(0.5f, 2)]
+    public void AgreeingRestorationsShareEvaluations(float temperature, int threads)
+    {
+        var cfg = new PixelSnailConfig { Codes = 12, Height = 8, Width = 8, Channels = 16, Blocks = 2, ResBlocks = 2, KeyDim = 8, ValueDim = 16, Heads = 2 };
+        var prior = new PixelSnail(Cpu, cfg, 95);
+        int hw = cfg.Height * cfg.Width, count = 6;
+        var images = Enumerable.Range(0, 3)
+            .Select(g => new RestoreRequest(RandomCodes(hw, cfg.Codes, 96 + g), Mask("scattered", hw, 97 + g), 98UL + (ulong)g)).ToList();
+        var restorer = new CachedRestorer { Threads = threads };
+        var all = restorer.RestoreAll(prior, images, count, temperature);
+        for (int g = 0; g < images.Count; g++)
+            Assert.Equal(new NaiveRestorer().Restore(prior, images[g].Codes, images[g].Resample, count, images[g].Seed, temperature), all[g]);
+        long former = images.Sum(im => CachedRestorer.EvaluatedPositions(im.Resample, count));
+        Assert.True(restorer.EvaluatedLanePositions <= former, $"{restorer.EvaluatedLanePositions} > {former}");
+        if (temperature < 0.01f) Assert.True(restorer.EvaluatedLanePositions < former / 2, $"{restorer.EvaluatedLanePositions} of {former}: agreeing draws were not shared");
+    }
+
+    /// <summary>The rearranged weights are cached per prior but rebuilt when a weight changes in place (also for a restorer that keeps its lanes).</summary>
     [Fact]
     public void WeightChangesAreSeen()
     {
@@ -137,14 +166,17 @@ public sealed class RestorationTests
         var codes = RandomCodes(hw, cfg.Codes, 81);
         var mask = Mask("all", hw, 0);
         AssertSame(prior, codes, mask, 2, 82, 1f);
-        var before = new CachedRestorer().Restore(prior, codes, mask, 2, 82, 1f);
+        var kept = new CachedRestorer();   // keeps its lanes between calls: the second call must see the new weights
+        var before = kept.Restore(prior, codes, mask, 2, 82, 1f);
         var w = prior.Out.Weight;
         var v = w.ToArray();
         for (int i = 0; i < v.Length; i++) v[i] *= 3f;
         var scaled = Tensor.FromArray(Cpu, v, w.Shape);
         Cpu.Axpby(scaled, w, 1f, 0f);   // w = scaled, in place
         AssertSame(prior, codes, mask, 2, 82, 1f);
-        Assert.NotEqual(before, new CachedRestorer().Restore(prior, codes, mask, 2, 82, 1f));
+        var after = kept.Restore(prior, codes, mask, 2, 82, 1f);
+        Assert.NotEqual(before, after);
+        Assert.Equal(new NaiveRestorer().Restore(prior, codes, mask, 2, 82, 1f), after);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using NativeVq.Cpu;
+using NativeVq.Kernels;
 using NativeVq.Tests.Support;
 using NativeVq.Tests.Ops;
 
@@ -70,6 +71,38 @@ public sealed class SoftmaxParityTests(IlgpuFixture ilgpu)
             b.MaskedSoftmaxRows(t[0], p, 3, 9, 0.6f, strict);
             var ds = Tensor.Full(b, -0.5f, 3, 9, 9);
             b.MaskedSoftmaxRowsBackward(p, t[1], ds, 3, 9, 0.6f, strict);
+            return [p, ds];
+        });
+    }
+
+    /// <summary>
+    /// The one-warp-per-row kernels cuda runs (warp-shuffle max and sums): rows longer than a warp (n = 9 on the
+    /// simulator's 4-lane warps), shorter (n = 3), a strict row with no key (n = 1), and row counts that leave the last
+    /// group partly empty. P is poisoned with NaN (the forward overwrites every element).
+    /// </summary>
+    [Theory]
+    [InlineData(3, 9, false)]
+    [InlineData(3, 9, true)]
+    [InlineData(5, 3, true)]
+    [InlineData(7, 1, true)]
+    public void MaskedSoftmaxWarpKernelsMatchCpu(int batch, int n, bool strict)
+    {
+        var s = GradCheck.Random(Cpu, 103, -3f, 3f, batch, n, n);
+        var dp = GradCheck.Random(Cpu, 104, batch, n, n);
+        Parity.Check(ilgpu.Backend, [s, dp], (b, t) =>
+        {
+            var p = Tensor.Full(b, float.NaN, batch, n, n);
+            var ds = Tensor.Full(b, -0.5f, batch, n, n);
+            if (b is IlgpuBackend ib)
+            {
+                ib.MaskedSoftmaxRowsWarp(t[0], p, batch, n, 0.6f, strict);
+                ib.MaskedSoftmaxRowsBackwardWarp(p, t[1], ds, batch, n, 0.6f, strict);
+            }
+            else
+            {
+                b.MaskedSoftmaxRows(t[0], p, batch, n, 0.6f, strict);
+                b.MaskedSoftmaxRowsBackward(p, t[1], ds, batch, n, 0.6f, strict);
+            }
             return [p, ds];
         });
     }

@@ -28,14 +28,17 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
         var x = GradCheck.Random(cpu, 1, g.N, g.Cin, g.H, g.W);
         var w = GradCheck.Random(cpu, 2, g.Cout, g.Cin, g.KH, g.KW);
         var dy = GradCheck.Random(cpu, 3, g.N, g.Cout, g.Hout, g.Wout);
-        Parity.Check(ilgpu.Backend, [x, w, dy], (be, t) =>
+        var bias = GradCheck.Random(cpu, 7, g.Cout);
+        Parity.Check(ilgpu.Backend, [x, w, dy, bias], (be, t) =>
         {
             var y = Tensor.Full(be, float.NaN, g.N, g.Cout, g.Hout, g.Wout);
+            var yb = Tensor.Full(be, float.NaN, g.N, g.Cout, g.Hout, g.Wout);
             var dw = Tensor.Full(be, 0.5f, g.Cout, g.Cin, g.KH, g.KW);
             var dx = Tensor.Full(be, 0.25f, g.N, g.Cin, g.H, g.W);
             if (be is IlgpuBackend ib)
             {
-                Assert.True(ib.ConvForwardTiled(t[0], t[1], y, g, tile));
+                Assert.True(ib.ConvForwardTiled(t[0], t[1], null, y, g, tile));
+                Assert.True(ib.ConvForwardTiled(t[0], t[1], t[3], yb, g, tile)); // the bias in the epilogue
                 Assert.True(ib.ConvBackwardInputTiled(t[2], t[1], dx, g, tile));
                 // Twice: once split as on a GPU (pieces of the reduction summed in order), once with 3 pieces.
                 Assert.True(ib.ConvBackwardWeightTiled(t[0], t[2], dw, g, tile));
@@ -44,18 +47,19 @@ public sealed class TiledConvParityTests(IlgpuFixture ilgpu)
             else
             {
                 be.Conv2dForward(t[0], t[1], null, y, g);
+                be.Conv2dForward(t[0], t[1], t[3], yb, g);
                 be.Conv2dBackwardInput(t[2], t[1], dx, g);
                 be.Conv2dBackwardWeight(t[0], t[2], dw, g);
                 be.Conv2dBackwardWeight(t[0], t[2], dw, g);
             }
-            return [y, dx, dw];
+            return [y, yb, dx, dw];
         });
     }
 
     [Fact]
     public void BackendConvUsesTheTiledKernelsWhenAsked()
     {
-        // What cuda does: Backend.Conv2dForward / BackwardWeight / BackwardInput through the implicit GEMM (bias added after).
+        // What cuda does: Backend.Conv2dForward (bias in the tiled kernel's epilogue) / BackwardWeight / BackwardInput through the implicit GEMM.
         var g = ConvGeom.Create(2, 3, 5, 5, 4, 3, 1, 1);
         var cpu = CpuBackend.Instance;
         var x = GradCheck.Random(cpu, 4, 2, 3, 5, 5);
