@@ -7,6 +7,8 @@ namespace NativeVq.Bench;
 /// <summary>
 /// SGEMM GFLOP/s on cpu: 512³ (the headline figure), model-like shapes (a conv of one image as a GEMM,
 /// batched attention scores, serial and parallel), and the ILGPU CPU simulator at 64³ (naive and tiled kernels) for reference; GPU figures: bench/gpu_check.sh.
+/// "vs_mkl": ours at 512³ (NN, TN, NT) and LibTorch's MKL SGEMM 512³ (the TorchSharp peer's `gemm 512`, 2 threads) in
+/// interleaved pairs (ours, MKL, ours, MKL, ...) since the machine's speed drifts; MKL is null where ../shared is absent.
 /// </summary>
 public sealed class GemmBench : IBench
 {
@@ -15,6 +17,7 @@ public sealed class GemmBench : IBench
     public void Run(BenchContext ctx, JsonObject result)
     {
         var cpu = CpuBackend.Instance;
+        result["vs_mkl"] = VersusMkl(ctx, cpu);
         result["cpu_512"] = Measure(ctx, cpu, new GemmSpec(false, false, 512, 512, 512));
         result["cpu_512_tn"] = Measure(ctx, cpu, new GemmSpec(true, false, 512, 512, 512));
         result["cpu_512_nt"] = Measure(ctx, cpu, new GemmSpec(false, true, 512, 512, 512));
@@ -29,6 +32,46 @@ public sealed class GemmBench : IBench
         sim.UseTiledGemm = true;
         result["ilgpu_cpu_64_tiled"] = Measure(ctx, sim, new GemmSpec(false, false, 64, 64, 64));
     }
+
+    /// <summary>Interleaved pairs: ours (NN, TN, NT) then one MKL run; ratios of medians, ours / MKL.</summary>
+    private static JsonObject VersusMkl(BenchContext ctx, Backend cpu)
+    {
+        var peer = MklPeer.Find(out string why);
+        var layouts = new[] { ("nn", false, false), ("tn", true, false), ("nt", false, true) };
+        var ours = layouts.ToDictionary(l => l.Item1, _ => new List<double>());
+        var mkl = new List<double>();
+        var pairs = new JsonArray();
+        for (int pair = 0; pair < (ctx.Quick ? 1 : 3); pair++)
+        {
+            var node = new JsonObject();
+            foreach (var (name, ta, tb) in layouts)
+            {
+                double g = Measure(ctx, cpu, new GemmSpec(ta, tb, 512, 512, 512))["gflops"]!.GetValue<double>();
+                ours[name].Add(g);
+                node["ours_" + name] = g;
+            }
+            double? m = peer?.Gflops(512);
+            if (m is double v) mkl.Add(v);
+            node["mkl_nn"] = m;
+            pairs.Add(node);
+        }
+        double? mklMedian = mkl.Count > 0 ? Median(mkl) : null;
+        var result = new JsonObject
+        {
+            ["mkl_source"] = peer is null ? why : "LibTorch MKL via ../shared/peer/torchsharp `gemm 512` (2 threads, best of 7 x 20 calls)",
+            ["pairs"] = pairs,
+            ["mkl_nn_gflops"] = mklMedian,
+        };
+        foreach (var (name, _, _) in layouts)
+        {
+            double o = Median(ours[name]);
+            result["ours_" + name + "_gflops"] = o;
+            result["ratio_" + name + "_to_mkl"] = mklMedian is double mm ? BenchContext.Round(o / mm, 3) : null;
+        }
+        return result;
+    }
+
+    private static double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
 
     private static float[] Data(int n)
     {

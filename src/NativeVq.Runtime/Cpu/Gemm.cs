@@ -17,11 +17,16 @@ namespace NativeVq.Cpu;
 /// value of an element does not depend on where tile/thread boundaries fall. Threads only split C (by batch,
 /// rows or columns), never K: results are bit-identical run to run and with <c>parallel: false</c>.
 /// </para>
+/// <para>
+/// Loop order per (NC, KC) block: pack B, then per MC rows pack A, then jr (NR columns) outer and ir (MR rows)
+/// inner, so one KC×NR panel of B stays in L1 while A's panels stream from L2. A single large matrix split by
+/// rows packs B once, shared by all threads (<see cref="SharedB"/>), instead of once per part.
+/// </para>
 /// </summary>
 public static unsafe class CpuGemm
 {
     internal const int KC = 256;
-    private const int MC = 128;   // multiple of both MR values (8 and 6 → 120 for the 6-row kernel)
+    private const int MC = 240;   // a multiple of every MR (6, 8, 16): the A block (MC×KC, 240 KB) stays in L2
     private const int NC = 1024;
 
     /// <summary>Below this many flops per call the whole call runs on the calling thread.</summary>
@@ -36,6 +41,8 @@ public static unsafe class CpuGemm
     /// <summary>Per-thread packing buffers (pinned, 64-byte aligned), reused across calls: steady state allocates nothing.</summary>
     [ThreadStatic] private static float[]? _bufA, _bufB;
     [ThreadStatic] private static float[]? _tile;
+    /// <summary>The calling thread's packed B block in <see cref="SharedB"/>, read by every worker.</summary>
+    [ThreadStatic] private static float[]? _sharedB;
 
     /// <summary>
     /// C_i = Alpha·op(A_i)·op(B_i) + Beta·C_i for each batch i (see <see cref="GemmSpec"/>). Beta = 0 never reads C.
@@ -72,6 +79,11 @@ public static unsafe class CpuGemm
                 splits = (int)Math.Min(splits, Math.Max(1.0, flopsPer / SplitFlops));
                 int maxSplits = job.SplitRows ? (m + MR - 1) / MR : (n + NR - 1) / NR;
                 splits = Math.Max(1, Math.Min(splits, maxSplits));
+            }
+            if (batch == 1 && splits > 1 && k > 0 && job.SplitRows)
+            {
+                SharedB(s, pa, pb, pc);
+                return;
             }
             job.Splits = splits;
             RunParallel(job, batch * splits, flopsPer / splits);
@@ -142,64 +154,133 @@ public static unsafe class CpuGemm
     {
         if (k == 0)
         {
-            for (int i = 0; i < m; i++)
-            {
-                var row = new Span<float>(c + (long)i * ldc, n);
-                if (beta == 0f) row.Clear();
-                else for (int j = 0; j < n; j++) row[j] *= beta;
-            }
+            ScaleOnly(m, n, beta, c, ldc);
             return;
         }
-        // Narrow C (N ≤ 16, e.g. attention·V with a 16-wide head): a 16×16 tile wastes no columns.
-        bool narrow = Use512 && n <= 16;
-        int mr = narrow ? 16 : MR, nr = narrow ? 16 : NR, mcStep = MC / mr * mr;
+        var t = Tiling.For(m, n);
         int kcMax = Math.Min(k, KC);
-        int ncMax = Math.Min(RoundUp(n, nr), NC);
-        int mcMax = Math.Min(RoundUp(m, mr), mcStep);
-        float* pA = Buffer(ref _bufA, mcMax * kcMax);
-        float* pB = Buffer(ref _bufB, ncMax * kcMax);
-        float* tile = Buffer(ref _tile, mr * nr);
-
+        float* pB = Buffer(ref _bufB, Math.Min(RoundUp(n, t.Nr), NC) * kcMax);
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                int mode = pc > 0 ? ModeAccumulate : beta == 0f ? ModeOverwrite : ModeScale;
-                PackB(transB, b, ldb, pc, jc, kc, nc, pB, nr);
-                for (int ic = 0; ic < m; ic += mcStep)
+                PackB(transB, b, ldb, pc, jc, kc, nc, pB, t.Nr);
+                RowBlocks(t, transA, a, lda, 0, m, pc, kc, pB, nc, c + jc, ldc, alpha, beta, BlockMode(pc, beta));
+            }
+        }
+    }
+
+    /// <summary>
+    /// One C matrix on all threads with op(B) packed once and shared: for each (NC, KC) block the threads pack
+    /// disjoint panels of B, then each computes a fixed band of rows (packing its own rows of A). Row-split jobs
+    /// otherwise pack all of B once per part; this is the same arithmetic, so the same bits.
+    /// </summary>
+    private static void SharedB(in GemmSpec s, float* a, float* b, float* c)
+    {
+        int m = s.M, n = s.N, k = s.K, lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N, ldc = s.N;
+        bool transA = s.TransA, transB = s.TransB;
+        float alpha = s.Alpha, beta = s.Beta;
+        var t = Tiling.For(m, n);
+        int threads = CpuParallel.Threads;
+        // Bands of whole MR-row panels, two per thread so an unlucky thread does not hold up the others long.
+        int band = Math.Max(t.Mr, RoundUp((m + 2 * threads - 1) / (2 * threads), t.Mr));
+        int bands = (m + band - 1) / band;
+        nint pB = (nint)Buffer(ref _sharedB, Math.Min(RoundUp(n, t.Nr), NC) * Math.Min(k, KC));
+        nint pa = (nint)a, pb = (nint)b, pcp = (nint)c;
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc), panels = (nc + t.Nr - 1) / t.Nr;
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc), j0 = jc, k0 = pc, mode = BlockMode(pc, beta);
+                CpuParallel.For(panels, Math.Max(1, panels / threads), (p0, p1) =>
                 {
-                    int mc = Math.Min(mcStep, m - ic);
-                    PackA(transA, a, lda, ic, pc, mc, kc, pA, mr);
-                    for (int ir = 0; ir < mc; ir += mr)
+                    int c0 = p0 * t.Nr, c1 = Math.Min(nc, p1 * t.Nr);
+                    PackB(transB, (float*)pb, ldb, k0, j0 + c0, kc, c1 - c0, (float*)pB + (long)c0 * kc, t.Nr);
+                });
+                CpuParallel.For(bands, 1, (i0, i1) =>
+                {
+                    for (int i = i0; i < i1; i++)
+                        RowBlocks(t, transA, (float*)pa, lda, i * band, Math.Min(m, (i + 1) * band), k0, kc,
+                            (float*)pB, nc, (float*)pcp + j0, ldc, alpha, beta, mode);
+                });
+            }
+        }
+    }
+
+    private static int BlockMode(int pc, float beta) => pc > 0 ? ModeAccumulate : beta == 0f ? ModeOverwrite : ModeScale;
+
+    private static void ScaleOnly(int m, int n, float beta, float* c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + (long)i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    /// <summary>The microkernel a call uses: its tile (MR×NR) and which kernel computes it.</summary>
+    private readonly record struct Tiling(int Kind, int Mr, int Nr)
+    {
+        public const int K8x32 = 0, K16x16 = 1, K6x16 = 2;
+
+        /// <summary>
+        /// Narrow C (N ≤ 16, e.g. attention·V with a 16-wide head): 16×16 wastes no columns; otherwise 8×32
+        /// (a 12×32 kernel, 24 zmm accumulators, measured 7 % slower on Zen 5 at 384×512×512: with KC = 256 its
+        /// A panel plus the 32 KB B panel nearly fill the 48 KB L1; see docs/kernels.md). Every kernel runs the same
+        /// FMA chain per element, so the choice never changes a result.
+        /// </summary>
+        public static Tiling For(int m, int n)
+        {
+            if (!Use512) return new(K6x16, 6, 16);
+            if (n <= 16) return new(K16x16, 16, 16);
+            return new(K8x32, 8, 32);
+        }
+    }
+
+    /// <summary>
+    /// Rows [r0, r1) of C[:, 0..nc) (mode as in <see cref="Store512(float*, Vector512{float}, Vector512{float}, int, Vector512{float})"/>)
+    /// from op(A)[r0..r1, k0..k0+kc] and the packed kc×nc block of B: A is packed MC rows at a time (L2), then
+    /// jr outer, ir inner (BLIS order), so one kc×NR panel of B stays in L1 while A's MR-row panels stream.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowBlocks(Tiling t, bool transA, float* a, int lda, int r0, int r1, int k0, int kc,
+        float* pB, int nc, float* c, int ldc, float alpha, float beta, int mode)
+    {
+        int mr = t.Mr, nr = t.Nr, mcStep = MC / mr * mr;
+        float* pA = Buffer(ref _bufA, Math.Min(RoundUp(r1 - r0, mr), mcStep) * kc);
+        float* tile = Buffer(ref _tile, mr * nr);
+        for (int ic = r0; ic < r1; ic += mcStep)
+        {
+            int mc = Math.Min(mcStep, r1 - ic);
+            PackA(transA, a, lda, ic, k0, mc, kc, pA, mr);
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int cols = Math.Min(nr, nc - jr);
+                float* bp = pB + (long)jr * kc;
+                for (int ir = 0; ir < mc; ir += mr)
+                {
+                    int rows = Math.Min(mr, mc - ir);
+                    float* ap = pA + (long)ir * kc;
+                    float* cp = c + (long)(ic + ir) * ldc + jr;
+                    if (rows == mr && cols == nr)
                     {
-                        int rows = Math.Min(mr, mc - ir);
-                        float* ap = pA + (long)ir * kc;
-                        for (int jr = 0; jr < nc; jr += nr)
-                        {
-                            int cols = Math.Min(nr, nc - jr);
-                            float* bp = pB + (long)jr * kc;
-                            float* cp = c + (long)(ic + ir) * ldc + jc + jr;
-                            if (rows == mr && cols == nr)
-                            {
-                                Micro(narrow, kc, ap, bp, cp, ldc, alpha, beta, mode);
-                            }
-                            else
-                            {
-                                // Edge tile: the same microkernel on a scratch tile holding the valid part of C.
-                                if (mode != ModeOverwrite)
-                                {
-                                    new Span<float>(tile, mr * nr).Clear();
-                                    for (int r = 0; r < rows; r++)
-                                        new ReadOnlySpan<float>(cp + (long)r * ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
-                                }
-                                Micro(narrow, kc, ap, bp, tile, nr, alpha, beta, mode);
-                                for (int r = 0; r < rows; r++)
-                                    new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + (long)r * ldc, cols));
-                            }
-                        }
+                        Micro(t.Kind, kc, ap, bp, cp, ldc, alpha, beta, mode);
+                        continue;
                     }
+                    // Edge tile: the same microkernel on a scratch tile holding the valid part of C.
+                    if (mode != ModeOverwrite)
+                    {
+                        new Span<float>(tile, mr * nr).Clear();
+                        for (int r = 0; r < rows; r++)
+                            new ReadOnlySpan<float>(cp + (long)r * ldc, cols).CopyTo(new Span<float>(tile + r * nr, cols));
+                    }
+                    Micro(t.Kind, kc, ap, bp, tile, nr, alpha, beta, mode);
+                    for (int r = 0; r < rows; r++)
+                        new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + (long)r * ldc, cols));
                 }
             }
         }
@@ -289,7 +370,17 @@ public static unsafe class CpuGemm
             {
                 // B stored K×N: NR contiguous values per k.
                 float* src = b + (long)k0 * ldb + j0 + jp;
-                if (cols == nr)
+                if (cols == nr && nr == 32 && Vector512.IsHardwareAccelerated)
+                {
+                    // Two vector copies per k: Span.CopyTo's call per 128-byte row cost 7 % of a 512³ GEMM.
+                    for (int kk = 0; kk < kc; kk++)
+                    {
+                        float* s = src + (long)kk * ldb, o = d + kk * nr;
+                        Vector512.Store(Vector512.Load(s), o);
+                        Vector512.Store(Vector512.Load(s + 16), o + 16);
+                    }
+                }
+                else if (cols == nr)
                 {
                     for (int kk = 0; kk < kc; kk++)
                         new ReadOnlySpan<float>(src + (long)kk * ldb, nr).CopyTo(new Span<float>(d + kk * nr, nr));
@@ -359,12 +450,20 @@ public static unsafe class CpuGemm
         Avx.Store(dst + 7L * lds, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    /// <summary>The default tile (<see cref="MR"/>×<see cref="NR"/>) for callers that pack their own panels (conv kernels).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Micro(bool narrow, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
+        => Micro(narrow ? Tiling.K16x16 : Use512 ? Tiling.K8x32 : Tiling.K6x16, kc, a, b, c, ldc, alpha, beta, mode);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Micro(int kind, int kc, float* a, float* b, float* c, int ldc, float alpha, float beta, int mode)
     {
-        if (narrow) Micro16x16(kc, a, b, c, ldc, alpha, beta, mode);
-        else if (Use512) Micro8x32(kc, a, b, c, ldc, alpha, beta, mode);
-        else Micro6x16(kc, a, b, c, ldc, alpha, beta, mode);
+        switch (kind)
+        {
+            case Tiling.K8x32: Micro8x32(kc, a, b, c, ldc, alpha, beta, mode); break;
+            case Tiling.K16x16: Micro16x16(kc, a, b, c, ldc, alpha, beta, mode); break;
+            default: Micro6x16(kc, a, b, c, ldc, alpha, beta, mode); break;
+        }
     }
 
     /// <summary>
@@ -511,6 +610,7 @@ public static unsafe class CpuGemm
         }
     }
 }
+
 
 public sealed partial class CpuBackend
 {

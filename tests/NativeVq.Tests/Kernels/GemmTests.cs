@@ -66,6 +66,8 @@ public sealed class GemmTests
             [1, 1, 1], [1, 7, 3], [5, 1, 4], [3, 3, 1], [2, 33, 1], [8, 32, 5], [9, 33, 17], [13, 17, 19],
             [31, 47, 29], [64, 64, 16], [97, 61, 257], [127, 131, 300], [200, 33, 513], [7, 300, 64], [300, 7, 67],
             [257, 263, 41], [129, 1030, 13],
+            // one tall C on all threads with B packed once and shared (SharedB): narrow 16×16 tiles; two NC blocks
+            [600, 16, 520], [1100, 1040, 9],
         ];
         foreach (var s in mnk)
             foreach (var ta in new[] { false, true })
@@ -123,6 +125,8 @@ public sealed class GemmTests
             new GemmSpec(false, false, 517, 389, 700, 0.9f, 0.25f),
             new GemmSpec(true, true, 64, 1024, 576),
             new GemmSpec(false, true, 64, 64, 16, 1f, 0f, 64, 64 * 16, 16 * 64, 64 * 64),
+            new GemmSpec(true, true, 1100, 1040, 300, 1f, 0.5f),   // shared packed B, two NC and two KC blocks
+            new GemmSpec(false, true, 600, 16, 520),               // shared packed B, 16×16 tiles
         })
         {
             var a = Rand(rng, s.Batch * s.M * s.K);
