@@ -41,9 +41,14 @@ internal sealed class MklPeer
         return line is null ? null : JsonNode.Parse(line)?["gflops_best"]?.GetValue<double>();
     }
 
-    /// <summary>../shared/peer/torchsharp beside the repository root (found by walking up from here to NativeVq.sln).</summary>
+    /// <summary>
+    /// ../shared/peer/torchsharp beside the repository root (found by walking up from here to NativeVq.sln), or the
+    /// folder NATIVEVQ_TORCHSHARP_PEER names (for a worktree that does not sit next to shared/).
+    /// </summary>
     private static string? PeerSource()
     {
+        if (Environment.GetEnvironmentVariable("NATIVEVQ_TORCHSHARP_PEER") is { Length: > 0 } env)
+            return File.Exists(Path.Combine(env, "TorchSharpPeer.csproj")) ? Path.GetFullPath(env) : null;
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (File.Exists(Path.Combine(dir.FullName, "NativeVq.sln")))
