@@ -60,14 +60,16 @@ internal static unsafe class CpuConvBackwardWeightGemm
                     CpuGemm.PackA(false, dyImg, hwo, 0, pb, m, kc, a, mr);
                     for (int p = p0; p < p1; p++)
                         PackTaps(x, img * hwo + pb, kc, p * nr, Math.Min(nr, ckk - p * nr), block, b + (long)(p - p0) * nr * kc);
-                    for (int ir = 0; ir < m; ir += mr)
+                    // Tap panel outer, rows inner (as in CpuGemm): one kc×NR panel of col(x) stays in L1 while
+                    // dy's MR-row panels stream from L2.
+                    for (int p = p0; p < p1; p++)
                     {
-                        int rows = Math.Min(mr, m - ir);
-                        float* ap = a + (long)ir * kc;
-                        for (int p = p0; p < p1; p++)
+                        int t0 = p * nr, cols = Math.Min(nr, ckk - t0);
+                        float* bp = b + (long)(p - p0) * nr * kc;
+                        for (int ir = 0; ir < m; ir += mr)
                         {
-                            int t0 = p * nr, cols = Math.Min(nr, ckk - t0);
-                            float* bp = b + (long)(p - p0) * nr * kc;
+                            int rows = Math.Min(mr, m - ir);
+                            float* ap = a + (long)ir * kc;
                             float* cp = dw + (long)ir * ckk + t0;
                             if (rows == mr && cols == nr)
                             {

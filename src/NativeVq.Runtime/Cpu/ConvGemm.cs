@@ -77,15 +77,17 @@ internal static unsafe class CpuConvGemm
                 int mode = pc == 0 && !accumulate ? CpuGemm.ModeOverwrite : CpuGemm.ModeAccumulate;
                 for (int jp = 0; jp < ncols; jp += nr)
                     taps.Pack(x, xLength, j0 + jp, pc, kc, pB + (long)jp * kc, nr);
-                for (int ir = 0; ir < m; ir += mr)
+                // jp outer, ir inner (as in CpuGemm): one packed kc×NR panel of x stays in L1 while the weight's
+                // MR-row panels stream from L2, instead of every panel of x streaming from L2 once per MR rows.
+                for (int jp = 0; jp < ncols; jp += nr)
                 {
-                    int rows = Math.Min(mr, m - ir);
-                    float* ap = a + (long)pc * mPad + (long)ir * kc;
-                    for (int jp = 0; jp < ncols; jp += nr)
+                    int col = j0 + jp, img = col / hwo, p = col - img * hwo;
+                    float* bp = pB + (long)jp * kc;
+                    for (int ir = 0; ir < m; ir += mr)
                     {
-                        int col = j0 + jp, img = col / hwo, p = col - img * hwo;
+                        int rows = Math.Min(mr, m - ir);
+                        float* ap = a + (long)pc * mPad + (long)ir * kc;
                         float* cp = y + ((long)img * m + ir) * hwo + p;
-                        float* bp = pB + (long)jp * kc;
                         if (rows == mr)
                         {
                             CpuGemm.Micro(false, kc, ap, bp, cp, hwo, 1f, 0f, mode);
