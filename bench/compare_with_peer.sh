@@ -45,7 +45,9 @@ for r in $(seq 1 "$rounds"); do
   dotnet run -c Release --no-build --project bench/NativeVq.Bench -- --only vqvae,pixelsnail,restoration --out "$out/ours_$r.json" >/dev/null 2>&1
   if [ $have_ts = 1 ]; then
     echo "[compare] round $r: LibTorch (TorchSharp peer)" >&2
-    (cd "$ts_copy" && dotnet bin/Release/net10.0/TorchSharpPeer.dll bench --threads 2) | tail -1 > "$out/ts_$r.json"
+    # LibTorch warns about NNPACK once per op on CPUs it does not know: its stderr goes to a log, not the terminal.
+    (cd "$ts_copy" && dotnet bin/Release/net10.0/TorchSharpPeer.dll bench --threads 2 2>"$OLDPWD/$out/ts_$r.log") | tail -1 > "$out/ts_$r.json"
+    [ -s "$out/ts_$r.json" ] || { echo "compare_with_peer: the TorchSharp peer wrote no result (see $out/ts_$r.log)" >&2; exit 1; }
   fi
   if [ $have_py = 1 ]; then
     echo "[compare] round $r: PyTorch" >&2

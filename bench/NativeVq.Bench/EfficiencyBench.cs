@@ -100,6 +100,13 @@ public sealed class EfficiencyBench : IBench
                 ["calls"] = g.Calls,
             };
         node["(others ms)"] = BenchContext.Round(groups.Skip(10).Sum(g => g.Ms), 1);
+        // The same by kernel and operand shapes: which layer of the model a slow kernel is.
+        var byShape = new JsonObject();
+        foreach (var g in events.GroupBy(e => e.Name + " " + e.Shapes)
+                     .Select(g => (Key: g.Key, Ms: g.Sum(e => e.Ticks) * tickMs, Flops: g.Sum(e => e.Flops)))
+                     .OrderByDescending(g => g.Ms).Take(12))
+            byShape[g.Key] = $"{BenchContext.Round(g.Ms, 1)} ms, {BenchContext.Round(g.Flops / (g.Ms * 1e6), 1)} GFLOP/s";
+        node["(top kernel shapes)"] = byShape;
         return (events.Sum(e => e.Flops), node);
     }
 

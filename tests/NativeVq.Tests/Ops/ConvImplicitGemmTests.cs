@@ -13,6 +13,7 @@ public sealed class ConvImplicitGemmTests
     // n, cin, h, w, cout, kh, kw, stride, padTop, padBottom, padLeft, padRight
     [InlineData(5, 64, 8, 8, 32, 3, 3, 1, 1, 1, 1, 1)]    // residual 3x3, K = 576 spans three KC blocks
     [InlineData(3, 16, 16, 16, 24, 4, 4, 2, 1, 1, 1, 1)]  // stride-2 down-sampling (gathers)
+    [InlineData(2, 3, 64, 64, 8, 4, 4, 2, 1, 1, 1, 1)]    // stride 2, 32-wide output rows: two loads and a permute
     [InlineData(4, 1, 32, 32, 8, 4, 4, 2, 1, 1, 1, 1)]    // the first conv: one input channel, 16x16 out
     [InlineData(2, 12, 8, 8, 5, 1, 1, 1, 0, 0, 0, 0)]     // pointwise, Cout not a multiple of the tile height
     [InlineData(3, 7, 8, 8, 9, 2, 3, 1, 1, 0, 1, 1)]      // PixelSNAIL's down-shifted 2x3 stem
@@ -125,6 +126,7 @@ public sealed class ConvBackwardWeightGemmTests
     [InlineData(3, 141, 8, 8, 11, 1, 1, 1, 0, 0, 0, 0)]  // CKK = 141: a partial last tap panel; Cout 11: edge rows
     [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the first conv: CKK = 16 (im2col: too few taps to split)
     [InlineData(2, 40, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1)]    // CKK = 360: several tap panels split between threads
+    [InlineData(2, 8, 64, 64, 8, 4, 4, 2, 1, 1, 1, 1)]    // stride 2, 32-wide output rows: the permuting pack
     public void MatchesDirectSum(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
     {
         var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
