@@ -17,6 +17,7 @@ public static class NativeVqCli
         root.Subcommands.Add(ReconstructCommand.Create());
         root.Subcommands.Add(EvalCommands.Eval());
         root.Subcommands.Add(EvalCommands.Score());
+        root.Subcommands.Add(CalibrateCommand.Create());
         root.Subcommands.Add(EvalCommands.MergeScores());
         root.Subcommands.Add(PriorCommands.Nll());
         root.Subcommands.Add(PriorCommands.Sample());

@@ -7,7 +7,7 @@ using NativeVq.Models.Training;
 namespace NativeVq.Anomaly;
 
 /// <summary>
-/// A trained run folder (vqvae.nvq, prior.nvq, calibration.json), loaded once, that scores images: an anomaly
+/// A trained run folder (vqvae.nvq, prior.nvq, calibration.json, image_score.json), loaded once, that scores images: an anomaly
 /// score, the decision at the run's calibrated threshold and a pixel map. This is the whole scoring path of
 /// `nativevq score`; the CLI calls it too.
 /// <para>
@@ -25,16 +25,18 @@ public sealed class AnomalyModel : IDisposable
 {
     private readonly AnomalyScorer? _scorer;
     private readonly Runs.IRunScorer? _run;       // a VAE or GAN run instead of VQ-VAE + prior
+    private readonly RunImageScore? _imageScore;  // a VQ-VAE run's image score (eval's, from image_score.json)
     private readonly AnomalyModelOptions _options;
     private readonly Backend _backend;
     private readonly bool _ownsBackend;
     private readonly object _gate = new();
     private bool _disposed;
 
-    private AnomalyModel(AnomalyScorer? scorer, Runs.IRunScorer? run, AnomalyModelOptions options, Backend backend, bool ownsBackend, int size, int channels, double threshold)
+    private AnomalyModel(AnomalyScorer? scorer, Runs.IRunScorer? run, RunImageScore? imageScore, AnomalyModelOptions options, Backend backend, bool ownsBackend, int size, int channels, double threshold)
     {
         _scorer = scorer;
         _run = run;
+        _imageScore = imageScore;
         _options = options;
         _backend = backend;
         _ownsBackend = ownsBackend;
@@ -63,27 +65,39 @@ public sealed class AnomalyModel : IDisposable
         options ??= new AnomalyModelOptions();
         options.Scoring.Validate();
         if (options.BatchSize < 1) throw new UserError($"batch size must be at least 1, got {options.BatchSize}");
+        if (options.ThresholdPercentile is not (>= 0 and <= 100)) throw new UserError($"threshold percentile must be in [0, 100], got {options.ThresholdPercentile}");
         if (Runs.RunScorers.Open(runDir, backend) is { } run)
         {
             // A VAE or GAN run: its default image score, thresholded at the percentile of its calibration images.
             var thresholds = Runs.RunCalibration.Read(runDir);
             if (!thresholds.Thresholds.TryGetValue(run.DefaultScore, out var t))
                 throw new UserError($"{Path.Combine(runDir, Runs.RunCalibration.FileName)} holds no threshold for the score {run.DefaultScore}");
-            return new AnomalyModel(null, run, options, backend, ownsBackend, run.ImageSize, run.Channels, t);
+            return new AnomalyModel(null, run, null, options, backend, ownsBackend, run.ImageSize, run.Channels, t);
         }
         var vq = ModelStore.LoadVqVae(runDir, backend);
         var prior = ModelStore.LoadPrior(runDir, backend);
         var cal = ModelStore.LoadCalibration(runDir);
         var o = options.Scoring;
         var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, options.Restorer ?? RestorerFactory.Fast());
-        return new AnomalyModel(scorer, null, options, backend, ownsBackend, vq.Config.ImageSize, vq.Config.ImageChannels, cal.SampleScoreThreshold);
+        var imageScore = RunImageScore.Resolve(runDir, options.ImageScore, options.Maps, scorer, vq.Config.ImageSize, cal, options.ThresholdPercentile);
+        return new AnomalyModel(scorer, null, imageScore, options, backend, ownsBackend, vq.Config.ImageSize, vq.Config.ImageChannels, imageScore.Threshold);
     }
 
     /// <summary>The run's model: "vqvae" (VQ-VAE + PixelSNAIL), "vae" or "gan".</summary>
     public string Kind => _run?.Kind ?? "vqvae";
 
-    /// <summary>What <see cref="AnomalyResult.Score"/> is: the MOOD sample score of a VQ-VAE run, or the named score of a VAE / GAN run.</summary>
-    public string ScoreName => _run?.DefaultScore ?? "mood";
+    /// <summary>
+    /// What <see cref="AnomalyResult.Score"/> is: a VQ-VAE run's image score (eval's default, e.g. complexity+map-topk;
+    /// see <see cref="ImageScorer"/>), or the named score of a VAE / GAN run.
+    /// </summary>
+    public string ScoreName => _run?.DefaultScore ?? _imageScore!.Scorer.Name;
+
+    /// <summary>
+    /// Null when a VQ-VAE run scores with the image score asked for (eval's default unless
+    /// <see cref="AnomalyModelOptions.ImageScore"/> says otherwise); else which score is used instead and why
+    /// (e.g. a run from before image_score.json existed).
+    /// </summary>
+    public string? ScoreNote => _imageScore?.Note;
 
     /// <summary>Side of the square input the model takes; every image is resized to it (central square crop, then resampling).</summary>
     public int ImageSize { get; }
@@ -91,7 +105,11 @@ public sealed class AnomalyModel : IDisposable
     /// <summary>1 (grayscale) or 3 (RGB); images in the other layout are converted.</summary>
     public int Channels { get; }
 
-    /// <summary>The decision threshold on <see cref="AnomalyResult.Score"/> (calibration.json).</summary>
+    /// <summary>
+    /// The decision threshold on <see cref="AnomalyResult.Score"/>: for a VQ-VAE run the
+    /// <see cref="AnomalyModelOptions.ThresholdPercentile"/> percentile of the image scores of the run's calibration
+    /// images (image_score.json), as `eval` places it.
+    /// </summary>
     public double Threshold { get; }
 
     /// <summary>λ in nats: codes with a larger NLL count towards the score (NaN for a VAE or GAN run).</summary>
@@ -176,7 +194,7 @@ public sealed class AnomalyModel : IDisposable
     private AnomalyResult ToResult(ImageScore s) => new()
     {
         Name = s.Name,
-        Score = s.SampleScore,
+        Score = _imageScore!.Scorer.Score(s),
         Threshold = Threshold,
         Map = s.Map,
         MapWidth = s.Map is null ? 0 : ImageSize,

@@ -14,6 +14,15 @@ public sealed record AnomalyModelOptions
     /// <summary>The restoration sampler; null = <see cref="RestorerFactory.Fast"/>.</summary>
     public IRestorer? Restorer { get; init; }
 
+    /// <summary>
+    /// The image score (an `--image-score` spec such as mood or complexity+map-topk); null = the default,
+    /// <see cref="ImageScoreDefaults.Default"/> with maps and <see cref="ImageScoreDefaults.WithoutMaps"/> without.
+    /// </summary>
+    public string? ImageScore { get; init; }
+
+    /// <summary>Threshold = this percentile of the calibration images' image scores (expected false-positive rate 1 − p/100).</summary>
+    public double ThresholdPercentile { get; init; } = 95;
+
     /// <summary>Images encoded and scored per pass of the models.</summary>
     public int BatchSize { get; init; } = 64;
 }

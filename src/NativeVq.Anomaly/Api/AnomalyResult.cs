@@ -8,10 +8,14 @@ public sealed class AnomalyResult
     /// <summary>The path as given, the relative path inside a scored folder, or the name passed with an in-memory image.</summary>
     public required string Name { get; init; }
 
-    /// <summary>The anomaly score: MOOD's sample score Σ NLL_i·[NLL_i &gt; λ] over the code grid, in nats (0 = nothing unlikely).</summary>
+    /// <summary>
+    /// The anomaly score, higher = more anomalous: the model's image score (<see cref="AnomalyModel.ScoreName"/>;
+    /// by default the complexity-corrected code NLL plus the pixel map's top 1 %, each rank-normalised against the
+    /// run's calibration images, so about 0 … 2 for normal images).
+    /// </summary>
     public required double Score { get; init; }
 
-    /// <summary>The decision threshold of the run (calibration.json: a percentile of held-out normal scores).</summary>
+    /// <summary>The decision threshold of the run: a percentile of the calibration images' scores.</summary>
     public required double Threshold { get; init; }
 
     /// <summary>Score above the threshold.</summary>

@@ -54,7 +54,9 @@ public static class AnomalyEvaluation
             new Rng(settings.Seed).Shuffle(indices);
             indices = indices.Take(settings.Limit).OrderBy(i => i).ToList();
         }
-        var scores = scorer.Score(set.Data, indices, settings.Maps, done => progress?.Invoke("score", done, indices.Count));
+        // Seeded like AnomalyModel (an image's restorations do not depend on its place in the set): eval's scores are the product's.
+        var scores = scorer.Score(set.Data, indices, settings.Maps, done => progress?.Invoke("score", done, indices.Count), seedByIndex: false);
+        var features = scores.Select(imageScorer.Features).ToList();
         var defects = indices.Select(i => set.Defects[i]).ToArray();
         int size = set.Data.Size;
         List<byte[]?>? masks = null;
@@ -62,25 +64,27 @@ public static class AnomalyEvaluation
             masks = indices.Select(i => set.Mask(i) is float[] m ? m.Select(v => v > 0.5f ? (byte)1 : (byte)0).ToArray() : null).ToList();
         var opts = new EvaluationOptions { ThresholdPercentile = settings.ThresholdPercentile };
 
-        // Calibration: score the normal images neither model trained on, with the same settings as the test set.
-        IReadOnlyList<ImageScore>? calScores = null;
+        // Calibration: the normal images neither model trained on, with the same settings as the test set.
+        IReadOnlyList<ImageScoreFeatures>? calFeatures = null;
         IReadOnlyList<float>? normalScores;
         if (reference is { Calibration.Count: > 0 })
         {
-            calScores = scorer.Score(reference.Data, reference.Calibration, imageScorer.NeedsMaps, done => progress?.Invoke("calibrate", done, reference.Calibration.Count));
-            imageScorer.Calibrate(calScores);
-            normalScores = calScores.Select(s => (float)imageScorer.Score(s)).ToArray();
+            calFeatures = StoredCalibration(reference, scorer, settings.Maps, size)
+                ?? scorer.Score(reference.Data, reference.Calibration, settings.Maps, done => progress?.Invoke("calibrate", done, reference.Calibration.Count), seedByIndex: false)
+                    .Select(imageScorer.Features).ToList();
+            imageScorer.Calibrate(calFeatures);
+            normalScores = calFeatures.Select(f => (float)imageScorer.Score(f)).ToArray();
         }
         else if (imageScorer.Name == ImageScoreDefaults.Seeds && fallbackNormalScores is not null)
             normalScores = fallbackNormalScores; // a run without calibration images: the prior's held-out maps (calibration.json)
         else
             throw new UserError($"--image-score {imageScorer.Name} needs the run's calibration images ({Models.Training.CalibrationSplit.FileName}, written by `train vqvae`); runs made before it can use --image-score {ImageScoreDefaults.Seeds}");
 
-        var imageScores = scores.Select(s => (float)imageScorer.Score(s)).ToArray();
+        var imageScores = features.Select(f => (float)imageScorer.Score(f)).ToArray();
         var sample = Metrics.Evaluation.Evaluate(new EvaluationInput(defects, imageScores,
             masks is null ? null : scores.Select(s => s.Map!).ToArray(), masks, size, size, normalScores), opts);
         var recon = Metrics.Evaluation.Evaluate(new EvaluationInput(defects, scores.Select(s => (float)s.ReconError).ToArray()), opts);
-        var aurocs = CompareImageScores(scores, calScores, defects, scorer.Lambda, settings.Maps);
+        var aurocs = CompareImageScores(features, calFeatures, defects, scorer.Lambda, settings.Maps);
 
         FprCheck? fpr = null;
         if (sample.Overall.Image.AtThreshold is { } at && sample.Threshold is { } thr)
@@ -115,10 +119,22 @@ public static class AnomalyEvaluation
     }
 
     /// <summary>
+    /// The calibration images' stored values (image_score.json) when they were computed with this evaluation's λ, τ
+    /// and map settings for the same images; null = score them.
+    /// </summary>
+    private static IReadOnlyList<ImageScoreFeatures>? StoredCalibration(EvaluationReference reference, AnomalyScorer scorer, bool maps, int size)
+    {
+        if (reference.Stored is not { } stored || stored.Images.Count != reference.Calibration.Count) return null;
+        if (!reference.Calibration.Select(reference.Data.NameOf).SequenceEqual(stored.Names)) return null;
+        var everything = new ImageScorer(maps ? "mood+map-topk" : ImageScoreDefaults.Seeds, scorer.Lambda);
+        return stored.Mismatch(everything, scorer.Lambda, scorer.Tau, scorer.Options, size) is null ? stored.Images : null;
+    }
+
+    /// <summary>
     /// Image AUROC of every single image score and of the rank-normalised combinations, from the same scored images
     /// (the ablation of `--image-score` in one run); combinations only where calibration images were scored.
     /// </summary>
-    private static Dictionary<string, double> CompareImageScores(IReadOnlyList<ImageScore> scores, IReadOnlyList<ImageScore>? cal, string[] defects, double lambda, bool maps)
+    private static Dictionary<string, double> CompareImageScores(IReadOnlyList<ImageScoreFeatures> scores, IReadOnlyList<ImageScoreFeatures>? cal, string[] defects, double lambda, bool maps)
     {
         var specs = new List<string> { "mood", "mean-nll", "max-nll", "recon" };
         if (maps) specs.Add("map-topk");
@@ -135,7 +151,7 @@ public static class AnomalyEvaluation
         foreach (var spec in specs)
         {
             var s = new ImageScorer(spec, lambda);
-            if (cal is not null && (cal.All(c => c.Map is not null) || !s.NeedsMaps)) s.Calibrate(cal);
+            if (cal is not null && (cal.All(c => c.MapTopK is not null) || !s.NeedsMaps)) s.Calibrate(cal);
             else if (s.NeedsCalibration) continue;
             result[spec] = ImageLevel.Auroc(scores.Select(x => (float)s.Score(x)).ToArray(), labels);
         }

@@ -33,6 +33,7 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
     public double Lambda => lambda;
     public Backend Backend => vq.Backend;
     public double Tau => tau;
+    public ScoringOptions Options => options;
 
     /// <summary>
     /// Scores the images <paramref name="indices"/> of <paramref name="data"/> in order. <paramref name="scored"/>

@@ -41,14 +41,14 @@ public static class ImageScoreValues
         ? k : throw new UserError($"--image-score: unknown score '{name}' (known: {string.Join(", ", Enum.GetValues<ImageScoreKind>().Select(Name))})");
 
     /// <summary>The raw value; complexity returns NLL bits − β·length bits.</summary>
-    public static double Raw(ImageScoreKind k, ImageScore s, double lambda, double beta = 1) => k switch
+    public static double Raw(ImageScoreKind k, ImageScoreFeatures f, double beta = 1) => k switch
     {
-        ImageScoreKind.Mood => LatentScores.SampleScore(s.NllGrid, lambda),
-        ImageScoreKind.MeanNll => s.TotalNll / s.NllGrid.Length,
-        ImageScoreKind.MaxNll => s.NllGrid.Max(),
-        ImageScoreKind.MapTopK => TopKMean(s.Map ?? throw new InvalidOperationException("map-topk needs pixel maps (drop --no-maps)"), 0.01),
-        ImageScoreKind.Complexity => s.TotalNll / Math.Log(2) - beta * CompressedBits(s.Input),
-        ImageScoreKind.Recon => s.ReconError,
+        ImageScoreKind.Mood => f.Mood,
+        ImageScoreKind.MeanNll => f.MeanNll,
+        ImageScoreKind.MaxNll => f.MaxNll,
+        ImageScoreKind.MapTopK => f.MapTopK ?? throw new InvalidOperationException("map-topk needs pixel maps (drop --no-maps)"),
+        ImageScoreKind.Complexity => f.NllBits - beta * f.LengthBits,
+        ImageScoreKind.Recon => f.Recon,
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 

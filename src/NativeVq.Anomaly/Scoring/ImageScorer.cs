@@ -23,33 +23,44 @@ public sealed class ImageScorer
     public string Name { get; }
     public IReadOnlyList<ImageScoreKind> Parts => _parts;
     public bool NeedsMaps => _parts.Contains(ImageScoreKind.MapTopK);
+    /// <summary>A part depends on λ (mood); the map part depends on τ and the map settings instead.</summary>
+    public bool NeedsLambda => _parts.Contains(ImageScoreKind.Mood);
     /// <summary>Needs calibration normals before <see cref="Score"/> (a combination, or the complexity fit).</summary>
     public bool NeedsCalibration => _parts.Length > 1 || _parts.Contains(ImageScoreKind.Complexity);
     public bool IsCalibrated => _sorted is not null;
     /// <summary>The complexity weight β fitted on the calibration normals (1 before fitting).</summary>
     public double Beta => _beta;
 
+    /// <summary>The raw values of one scored image at this scorer's λ.</summary>
+    public ImageScoreFeatures Features(ImageScore s) => ImageScoreFeatures.From(s, _lambda);
+
     /// <summary>Fits β (complexity) and each part's normalisation on scored normal images the models never trained on.</summary>
-    public void Calibrate(IReadOnlyList<ImageScore> normals)
+    public void Calibrate(IReadOnlyList<ImageScore> normals) => Calibrate(normals.Select(Features).ToList());
+
+    /// <summary>Fits β (complexity) and each part's normalisation on the features of calibration normals.</summary>
+    public void Calibrate(IReadOnlyList<ImageScoreFeatures> normals)
     {
         if (normals.Count < 2) throw new UserError($"image score {Name} needs at least 2 calibration images, got {normals.Count}");
+        if (NeedsMaps && normals.Any(f => f.MapTopK is null)) throw new UserError($"image score {Name} needs calibration images scored with pixel maps");
         if (_parts.Contains(ImageScoreKind.Complexity))
         {
-            var nll = normals.Select(s => s.TotalNll / Math.Log(2)).ToArray();
-            var len = normals.Select(s => ImageScoreValues.CompressedBits(s.Input)).ToArray();
+            var nll = normals.Select(f => f.NllBits).ToArray();
+            var len = normals.Select(f => f.LengthBits).ToArray();
             double ml = len.Average(), mn = nll.Average(), cov = 0, var = 0;
             for (int i = 0; i < len.Length; i++) { cov += (len[i] - ml) * (nll[i] - mn); var += (len[i] - ml) * (len[i] - ml); }
             _beta = var > 0 ? cov / var : 0;
         }
-        _sorted = _parts.Select(k => normals.Select(s => ImageScoreValues.Raw(k, s, _lambda, _beta)).Order().ToArray()).ToArray();
+        _sorted = _parts.Select(k => normals.Select(f => ImageScoreValues.Raw(k, f, _beta)).Order().ToArray()).ToArray();
     }
 
-    public double Score(ImageScore s)
+    public double Score(ImageScore s) => Score(Features(s));
+
+    public double Score(ImageScoreFeatures f)
     {
-        if (_parts.Length == 1 && (_sorted is not null || !NeedsCalibration)) return ImageScoreValues.Raw(_parts[0], s, _lambda, _beta);
+        if (_parts.Length == 1 && (_sorted is not null || !NeedsCalibration)) return ImageScoreValues.Raw(_parts[0], f, _beta);
         if (_sorted is null) throw new InvalidOperationException($"image score {Name} must be calibrated first");
         double sum = 0;
-        for (int j = 0; j < _parts.Length; j++) sum += Normalise(_sorted[j], ImageScoreValues.Raw(_parts[j], s, _lambda, _beta));
+        for (int j = 0; j < _parts.Length; j++) sum += Normalise(_sorted[j], ImageScoreValues.Raw(_parts[j], f, _beta));
         return sum;
     }
 

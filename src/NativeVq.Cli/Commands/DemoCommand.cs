@@ -84,5 +84,6 @@ internal static class DemoCommand
         new PriorTrainer(backend, maps.Take(split.TrainingIndices()), maps.Take(split.Calibration),
             PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width),
             new PriorTrainOptions { Out = run, Epochs = priorEpochs, Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = s }).Run();
+        CalibrateCommand.Write(run, backend, new Anomaly.Scoring.ScoringOptions(), Anomaly.Scoring.RestorerFactory.Fast(), maps: true);
     }
 }

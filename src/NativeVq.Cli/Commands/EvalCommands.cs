@@ -132,8 +132,11 @@ internal static class EvalCommands
         };
     }
 
-    /// <summary>The run's calibration and training images (data_split.json), or null with a note when the run has none or they cannot be reopened.</summary>
-    internal static EvaluationReference? OpenReference(string runDir, int size, int channels)
+    /// <summary>
+    /// The run's calibration and training images (data_split.json), or null with a note when the run has none or they
+    /// cannot be reopened; with <paramref name="stored"/>, also their stored scores (image_score.json) when it belongs to the run's checkpoints.
+    /// </summary>
+    internal static EvaluationReference? OpenReference(string runDir, int size, int channels, bool stored = true)
     {
         var split = CalibrationSplit.Read(runDir);
         if (split is null)
@@ -145,7 +148,8 @@ internal static class EvalCommands
         split.Check(data, "eval");
         if (data.Size != size || data.Channels != channels)
             throw new UserError($"{CalibrationSplit.FileName} reopens {data.Channels}x{data.Size}x{data.Size} images but the model expects {channels}x{size}x{size}");
-        return new EvaluationReference(data, split.Calibration, split.TrainingIndices());
+        var file = stored ? ImageScoreCalibration.Read(runDir) : null;
+        return new EvaluationReference(data, split.Calibration, split.TrainingIndices()) { Stored = file is not null && file.MatchesCheckpoints(runDir) ? file : null };
     }
 
     internal static EvalSet OpenEvalSet(string path, string format, int? normalClass, int size, int channels)
@@ -182,7 +186,7 @@ internal static class EvalCommands
         var volumes = new VolumeCommandOptions();
         var cmd = new Command("score", "Score new images: an anomaly score per image (anomalous above the calibrated threshold) and a heat map. Exit 0 whatever is found; 2 when unreadable images were skipped. With --volumes: NIfTI volumes in, the MOOD layout out.");
         foreach (var o in new Option[] { model, input, output, noMaps, onError, shard, device, seed }) cmd.Options.Add(o);
-        scoring.AddTo(cmd, imageScores: false);
+        scoring.AddTo(cmd);
         volumes.AddTo(cmd, labels: false);
         cmd.SetAction(r => Cli.Run(r, false, () =>
         {

@@ -132,6 +132,8 @@ internal static class PriorCommands
                 LambdaPercentile = r.GetValue(lambdaP),
                 TauPercentile = r.GetValue(tauP),
             });
+            // A retrained prior makes the stored calibration scores stale.
+            new RunDirectory(runDir, create: false).Delete(Anomaly.Scoring.ImageScoreCalibration.FileName);
             trainer.Run();
             if (trainer.Result is { } res)
             {
@@ -143,6 +145,8 @@ internal static class PriorCommands
                         "Try more augmentation (--augment, --augment-copies), --prior-dropout, --weight-decay, a smaller prior (--prior-channels, --prior-blocks) or more normal images.");
             }
             Console.Error.WriteLine($"prior written to {Path.Combine(runDir, PriorTrainer.CheckpointName)}");
+            if (trainer.Result is not null && !CalibrateCommand.Write(runDir, backend, new Anomaly.Scoring.ScoringOptions(), Anomaly.Scoring.RestorerFactory.Fast(), maps: true))
+                Console.Error.WriteLine($"note: no {Anomaly.Scoring.ImageScoreCalibration.FileName} written (the run has no calibration images): score will rank by the seeds' score with calibration.json's threshold");
             return 0;
         }));
         return cmd;

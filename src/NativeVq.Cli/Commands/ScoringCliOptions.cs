@@ -22,7 +22,7 @@ internal sealed class ScoringCliOptions
     public Option<string> ImageScore { get; } = new("--image-score") { Description = $"Image score: mood (the seeds' Σ NLL>λ), mean-nll, max-nll, map-topk (top 1 % of the pixel map), complexity (NLL bits − β·Deflate bits, Serrà et al. 2020), recon (reconstruction error), or parts joined by '+' (rank-normalised on the calibration images and summed). Default {ImageScoreDefaults.Default}; with --no-maps {ImageScoreDefaults.WithoutMaps}. The seeds' exact recipe: --recipe seeds.", DefaultValueFactory = _ => ImageScoreDefaults.Default };
     public Option<string> Restorer { get; } = new("--restorer") { Description = "fast (incremental, batched) or naive (one full prior pass per resampled code); both draw the same restorations.", DefaultValueFactory = _ => "fast" };
 
-    /// <param name="imageScores">Offer --image-score (eval, demo); `score` runs through AnomalyModel, which ranks by the seeds' score with calibration.json's threshold.</param>
+    /// <param name="imageScores">Offer --image-score (eval, demo, score).</param>
     public void AddTo(Command c, bool imageScores = true)
     {
         foreach (var o in new Option[] { Lambda, Tau, Rule, Reference, Restorations, Weighting, WeightC, MinPool, AvgPool, Restorer, Recipe }) c.Options.Add(o);
@@ -42,6 +42,9 @@ internal sealed class ScoringCliOptions
 
     /// <summary>--image-score when given on the command line, else null (a VAE or GAN run then uses its own default).</summary>
     public string? ExplicitImageScore(ParseResult r) => Implicit(r, ImageScore) ? null : r.GetValue(ImageScore);
+    /// <summary>The image score asked for explicitly (--image-score, or the seeds' under --recipe seeds); null = the run's default.</summary>
+    public string? RequestedImageScore(ParseResult r)
+        => !Implicit(r, ImageScore) ? r.GetValue(ImageScore)! : Seeds(r) ? ImageScoreDefaults.Seeds : null;
 
     private static bool Implicit(ParseResult r, Option o) => r.GetResult(o) is null or { Implicit: true };
 
@@ -90,12 +93,17 @@ internal sealed class ScoringCliOptions
 
     /// <summary>The options of <see cref="AnomalyModel"/> (what `score` runs).</summary>
     public AnomalyModelOptions ModelOptions(ParseResult r, ulong seed, bool maps)
-        => new() { Scoring = Options(r, seed), Restorer = CreateRestorer(r), Maps = maps };
+        => new() { Scoring = Options(r, seed), Restorer = CreateRestorer(r), Maps = maps, ImageScore = RequestedImageScore(r) };
 
     /// <summary>What a loaded model scores with (λ, τ and the restoration settings of a VQ-VAE run; the score and threshold of a VAE / GAN run).</summary>
     public static void Describe(AnomalyModel model)
     {
-        if (model.Kind == "vqvae") Describe(model.Lambda, model.Tau, model.Options.Scoring, model.ImageSize);
+        if (model.Kind == "vqvae")
+        {
+            Describe(model.Lambda, model.Tau, model.Options.Scoring, model.ImageSize);
+            Console.Error.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"image score: {model.ScoreName}, threshold {model.Threshold:G6}"));
+            if (model.ScoreNote is { } note) Console.Error.WriteLine($"note: {note}");
+        }
         else Console.Error.WriteLine($"scoring: {model.Kind} run, image score {model.ScoreName}, threshold {model.Threshold:F4} (score_calibration.json)");
     }
 

@@ -60,6 +60,8 @@ internal static class ServeCommand
             var backend = Cli.OpenDevice(device);
             scorer = AnomalyModelScorer.Load(runDir, backend, modelOptions);
             ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring, scorer.ImageSize);
+            Console.Error.WriteLine($"image score: {scorer.ScoreName}");
+            if (scorer.ScoreNote is { } note) Console.Error.WriteLine($"note: {note}");
             server.SetModel(scorer);
             Console.Error.WriteLine($"ready: {runDir} ({scorer.Channels}x{scorer.ImageSize}x{scorer.ImageSize}, threshold {scorer.Threshold:F3}) on {scorer.Device}; Ctrl+C stops");
             await server.WaitForShutdownAsync();
