@@ -144,6 +144,7 @@ public static class AnomalyEvaluation
             specs.Add("mood+recon");
             specs.Add("mean-nll+recon");
             specs.Add("complexity+recon");
+            specs.AddRange(["complexity+mean-nll", "complexity+max-nll", "complexity+mood"]);
             if (maps) specs.AddRange(["mood+map-topk", "mean-nll+map-topk", "max-nll+map-topk", "complexity+map-topk", "mean-nll+recon+map-topk"]);
         }
         var labels = defects.Select(d => !string.Equals(d, Metrics.Evaluation.Good, StringComparison.OrdinalIgnoreCase)).ToArray();
