@@ -25,14 +25,16 @@ public sealed class VqVaeCapacityBench : IBench
         int trainCount = ctx.Quick ? 32 : 256, testCount = ctx.Quick ? 16 : 64, epochs = ctx.Quick ? 1 : 8, batch = 16;
         var train = new SyntheticTextures(trainCount, size, 11);
         var test = new SyntheticTextures(testCount, size, 12);
-        var baseCfg = VqVaeConfig.ForImage(size, 1) with { Ema = true };
+        // The 64-px configuration before issue 13 (2 residual blocks) and variants of it; the last row is today's default.
+        var baseCfg = VqVaeConfig.ForImage(size, 1) with { Ema = true, ResBlocks = 2 };
         var variants = new (string Name, VqVaeConfig Config, int Restart)[]
         {
-            ("default (restart dead codes every 50 steps)", baseCfg, 50),
+            ("2 residual blocks (the default before issue 13), restart dead codes every 50 steps", baseCfg, 50),
             ("no dead-code restarts", baseCfg, 0),
             ("restart dead codes every 10 steps", baseCfg, 10),
             ("4 residual blocks, restart every 10", baseCfg with { ResBlocks = 4 }, 10),
             ("wider: 192 channels, 96 residual channels, restart every 10", baseCfg with { Channels = 192, ResChannels = 96 }, 10),
+            ("default now: 4 residual blocks, restart every 50", VqVaeConfig.ForImage(size, 1) with { Ema = true }, 50),
         };
         result["image_size"] = size;
         result["train_images"] = trainCount;
