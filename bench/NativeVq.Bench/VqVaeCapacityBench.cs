@@ -50,7 +50,6 @@ public sealed class VqVaeCapacityBench : IBench
             {
                 var backend = CpuBackend.Instance;
                 var clock = Stopwatch.StartNew();
-                ProgressBar.Silent = true;
                 var vq = new VqVaeTrainer(backend, train, cfg, new VqVaeTrainOptions { Out = dir, Epochs = epochs, Batch = batch, Lr = 1e-3f, Seed = 1, RestartDeadCodesEvery = restart }).Run();
                 double seconds = clock.Elapsed.TotalSeconds;
                 var (mse, l1, used, ppl) = Measure(vq, test, backend);

@@ -77,13 +77,15 @@ internal static class DemoCommand
         split.Write(run);
         var train = new SubsetDataset(all, split.TrainingIndices());
         Console.Error.WriteLine($"demo 1/4: VQ-VAE on {train.Count} generated normal 32x32 textures ({split.Calibration.Length} more set aside for calibration) → {run}");
-        var vq = new VqVaeTrainer(backend, train, new VqVaeConfig { Ema = true }, new VqVaeTrainOptions { Out = run, Epochs = vqEpochs, Batch = 32, Lr = 1e-3f, Seed = s }).Run();
+        var vq = new VqVaeTrainer(backend, train, new VqVaeConfig { Ema = true }, new VqVaeTrainOptions { Out = run, Epochs = vqEpochs, Batch = 32, Lr = 1e-3f, Seed = s })
+            { Progress = new ConsoleProgress(), Notice = ConsoleProgress.Notice }.Run();
 
         Console.Error.WriteLine("demo 2/4: encoding and training the PixelSNAIL prior");
-        var maps = CodeMaps.Encode(vq, all, backend);
+        var maps = CodeMaps.Encode(vq, all, backend, progress: new ConsoleProgress());
         new PriorTrainer(backend, maps.Take(split.TrainingIndices()), maps.Take(split.Calibration),
             PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width),
-            new PriorTrainOptions { Out = run, Epochs = priorEpochs, Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = s }).Run();
+            new PriorTrainOptions { Out = run, Epochs = priorEpochs, Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = s })
+            { Progress = new ConsoleProgress(), Notice = ConsoleProgress.Notice }.Run();
         CalibrateCommand.Write(run, backend, new Anomaly.Scoring.ScoringOptions(), Anomaly.Scoring.RestorerFactory.Fast(), maps: true);
     }
 }

@@ -22,7 +22,7 @@ internal static class EncodeCommand
         {
             var backend = Cli.OpenDevice(r.GetValue(device)!);
             var vq = ModelStore.LoadVqVae(r.GetValue(model)!, backend);
-            var maps = CodeMaps.Encode(vq, data.Open(r), backend, r.GetValue(batch));
+            var maps = CodeMaps.Encode(vq, data.Open(r), backend, r.GetValue(batch), progress: new ConsoleProgress());
             maps.Save(r.GetValue(output)!, new JsonObject { ["latent_size"] = maps.Height, ["codebook_size"] = vq.Config.CodebookSize, ["source"] = r.GetValue(data.Data) });
             Console.Error.WriteLine($"codes written to {r.GetValue(output)}");
             return 0;

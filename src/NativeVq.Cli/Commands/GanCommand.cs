@@ -60,7 +60,7 @@ internal static class GanCommand
             })
             {
                 Progress = new BarProgress(),
-                Notice = msg => Console.Error.WriteLine(msg),
+                Notice = ConsoleProgress.Notice,
             }.Run();
             Console.Error.WriteLine($"model written to {Path.Combine(outPath, GanTrainer.CheckpointName)}");
             // The thresholds `score` uses: every score of the model on the calibration images it never trained on.
@@ -78,23 +78,17 @@ internal static class GanCommand
         return cmd;
     }
 
-    /// <summary>Draws the trainer's progress as one <see cref="ProgressBar"/> per epoch on stderr (synchronously: the CLI's only console output).</summary>
+    /// <summary>Draws the trainer's progress through the shared <see cref="ConsoleProgress"/>, one bar per epoch.</summary>
     private sealed class BarProgress : IProgress<GanProgress>
     {
-        private ProgressBar? _bar;
-        private int _epoch;
+        private readonly ConsoleProgress _bars = new();
 
         public void Report(GanProgress p)
         {
-            if (_bar is null || _epoch != p.Epoch)
-            {
-                _bar = new ProgressBar($"epoch {p.Epoch}/{p.Epochs}", p.BatchesPerEpoch);
-                _epoch = p.Epoch;
-            }
             var m = p.Means;
             string figures = string.Create(CultureInfo.InvariantCulture, $"D {m.DLoss:F3} G {m.GLoss:F3} E {m.ELoss:F4}{(m.ReconLoss > 0 ? $" recon {m.ReconLoss:F4}" : "")} σD(x) {m.DReal:F2} σD(G(z)) {m.DFake:F2}");
-            if (p.EpochDone) _bar.Finish(figures);
-            else _bar.Update(p.BatchInEpoch, p.Images, figures);
+            // GanProgress carries no stage time: the bar's clock starts at the epoch's first report, as before.
+            _bars.Report(new TrainingProgress($"epoch {p.Epoch}/{p.Epochs}", p.BatchInEpoch, p.BatchesPerEpoch, p.Images, figures, p.EpochDone, 0));
         }
     }
 }

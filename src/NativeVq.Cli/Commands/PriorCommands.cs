@@ -131,7 +131,11 @@ internal static class PriorCommands
                 HeldOut = share,
                 LambdaPercentile = r.GetValue(lambdaP),
                 TauPercentile = r.GetValue(tauP),
-            });
+            })
+            {
+                Progress = new ConsoleProgress(),
+                Notice = ConsoleProgress.Notice,
+            };
             // A retrained prior makes the stored calibration scores stale.
             new RunDirectory(runDir, create: false).Delete(Anomaly.Scoring.ImageScoreCalibration.FileName);
             trainer.Run();
@@ -177,7 +181,7 @@ internal static class PriorCommands
             Console.Error.WriteLine($"codes: reusing {cache}");
             return CodeMaps.Load(cache);
         }
-        var maps = CodeMaps.Encode(vq, ds, backend, label: label);
+        var maps = CodeMaps.Encode(vq, ds, backend, label: label, progress: new ConsoleProgress());
         maps.Save(cache, source);
         return maps;
     }
@@ -197,7 +201,7 @@ internal static class PriorCommands
             var vq = ModelStore.LoadVqVae(runDir, backend);
             var prior = ModelStore.LoadPrior(runDir, backend);
             var ds = OpenInputs(r.GetValue(input)!, vq);
-            var maps = CodeMaps.Encode(vq, ds, backend);
+            var maps = CodeMaps.Encode(vq, ds, backend, progress: new ConsoleProgress());
             var nll = PriorTrainer.NllPerCode(prior, maps, backend);
             string outPath = r.GetValue(output)!;
             string mapDir = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, Path.GetFileNameWithoutExtension(outPath) + "_maps");

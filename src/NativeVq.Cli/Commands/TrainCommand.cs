@@ -79,7 +79,11 @@ internal static class TrainCommand
                 ClipNorm = r.GetValue(clip),
                 RestartDeadCodesEvery = r.GetValue(restart),
                 Contamination = DataOptions.Describe(all),
-            });
+            })
+            {
+                Progress = new ConsoleProgress(),
+                Notice = ConsoleProgress.Notice,
+            };
             trainer.Run();
             Console.Error.WriteLine($"model written to {Path.Combine(r.GetValue(outDir)!, VqVaeTrainer.CheckpointName)}");
             return 0;

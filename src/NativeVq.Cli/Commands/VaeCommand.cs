@@ -54,7 +54,11 @@ internal static class VaeCommand
                 MaxSteps = r.GetValue(maxSteps),
                 ClipNorm = r.GetValue(clip),
                 Contamination = DataOptions.Describe(all),
-            }).Run();
+            })
+            {
+                Progress = new ConsoleProgress(),
+                Notice = ConsoleProgress.Notice,
+            }.Run();
             Console.Error.WriteLine($"model written to {Path.Combine(outPath, VaeTrainer.CheckpointName)}");
             // The thresholds `score` uses: every score of the model on the calibration images it never trained on.
             var calibration = CalibrationSplit.Read(outPath)!.Calibration;

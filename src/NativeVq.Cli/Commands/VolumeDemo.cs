@@ -41,14 +41,16 @@ internal sealed class VolumeDemo
         var train = new VolumeDataset(Path.Combine(data, "train"), size, slicing);
         Console.Error.WriteLine($"demo 2/5: VQ-VAE on {train.Count} non-empty {size}x{size} slices of {train.VolumeCount} volumes → {run}");
         var vq = new VqVaeTrainer(backend, train, VqVaeConfig.ForImage(size, 1) with { Ema = true },
-            new VqVaeTrainOptions { Out = run, Epochs = vqEpochs, Batch = 32, Lr = 1e-3f, Seed = seed }).Run();
+            new VqVaeTrainOptions { Out = run, Epochs = vqEpochs, Batch = 32, Lr = 1e-3f, Seed = seed })
+            { Progress = new ConsoleProgress(), Notice = ConsoleProgress.Notice }.Run();
 
         Console.Error.WriteLine("demo 3/5: encoding and training the PixelSNAIL prior");
-        var maps = CodeMaps.Encode(vq, train, backend);
+        var maps = CodeMaps.Encode(vq, train, backend, progress: new ConsoleProgress());
         int held = maps.Count / 10;
         var prior = new PriorTrainer(backend, maps.Take(Enumerable.Range(held, maps.Count - held).ToArray()), maps.Take(Enumerable.Range(0, held).ToArray()),
             PixelSnailConfig.ForGrid(vq.Config.CodebookSize, maps.Height, maps.Width),
-            new PriorTrainOptions { Out = run, Epochs = priorEpochs, Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = seed }).Run();
+            new PriorTrainOptions { Out = run, Epochs = priorEpochs, Batch = 32, Lr = 1e-3f, Schedule = "cosine", Seed = seed })
+            { Progress = new ConsoleProgress(), Notice = ConsoleProgress.Notice }.Run();
 
         Console.Error.WriteLine($"demo 4/5: scoring {r.GetValue(TestVolumes)} test volumes ({anomalous} with an artefact) slice by slice, MOOD files → {scores}");
         var cal = ModelStore.LoadCalibration(run);

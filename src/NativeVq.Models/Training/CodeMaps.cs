@@ -27,15 +27,15 @@ public sealed record CodeMaps(int[] Codes, int[] Labels, int Count, int Height, 
         return new CodeMaps([.. Codes, .. more.Codes], [.. Labels, .. more.Labels], Count + more.Count, Height, Width);
     }
 
-    /// <summary>Encodes every image of <paramref name="data"/> with the VQ-VAE (inference, in batches).</summary>
-    public static CodeMaps Encode(VqVae vq, IImageDataset data, Backend backend, int batch = 256, string label = "encode")
+    /// <summary>Encodes every image of <paramref name="data"/> with the VQ-VAE (inference, in batches), reporting each batch to <paramref name="progress"/> under <paramref name="label"/>.</summary>
+    public static CodeMaps Encode(VqVae vq, IImageDataset data, Backend backend, int batch = 256, string label = "encode", IProgress<TrainingProgress>? progress = null)
     {
         if (data.Size != vq.Config.ImageSize || data.Channels != vq.Config.ImageChannels)
             throw new UserError($"the data gives {data.Channels}x{data.Size}x{data.Size} images but the VQ-VAE expects {vq.Config.ImageChannels}x{vq.Config.ImageSize}x{vq.Config.ImageSize} (set --size/--channels)");
         int lat = vq.Config.LatentSize, per = data.Channels * data.Size * data.Size, bs = Math.Max(1, batch);
         var codes = new int[data.Count * lat * lat];
         var labels = new int[data.Count];
-        var bar = new ProgressBar(label, (data.Count + bs - 1) / bs);
+        var stage = new ProgressStage(progress, label, (data.Count + bs - 1) / bs);
         var buf = new float[bs * per];
         for (int s = 0, b = 0; s < data.Count; s += bs, b++)
         {
@@ -44,9 +44,9 @@ public sealed record CodeMaps(int[] Codes, int[] Labels, int Count, int Height, 
             for (int i = 0; i < n; i++) labels[s + i] = data.LabelOf(s + i);
             using var scope = new TensorScope();
             vq.EncodeCodes(Tensor.FromArray(backend, buf.AsSpan(0, n * per), n, data.Channels, data.Size, data.Size)).ToIntArray().CopyTo(codes, s * lat * lat);
-            bar.Update(b + 1, s + n, "");
+            stage.Update(b + 1, s + n, "");
         }
-        bar.Finish($"{data.Count} images");
+        stage.Finish($"{data.Count} images");
         return new CodeMaps(codes, labels, data.Count, lat, lat);
     }
 

@@ -72,6 +72,12 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
     /// <summary>The weights of the best held-out epoch so far (while training; removed once prior.nvq holds them).</summary>
     public const string BestName = "prior_best.nvq";
 
+    /// <summary>Per-batch and per-epoch progress (the CLI draws it as a bar); null = silent.</summary>
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>One-line notices (resuming ..., the calibration λ and τ); null = silent.</summary>
+    public Action<string>? Notice { get; init; }
+
     public List<PriorEpochMetrics> History { get; } = new();
 
     /// <summary>Set when <see cref="Run"/> trained to the end (not when it stopped at --max-steps).</summary>
@@ -133,7 +139,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 throw new UserError($"--resume: {run.File(BestName)} (the best weights so far) is missing");
             run.TruncateMetrics(MetricsName, step / batchesPerEpoch);
             if (changed is not null) run.AppendJsonLine(MetricsName, changed);
-            Console.Error.WriteLine($"resuming {ckptPath} at step {step}");
+            Notice?.Invoke($"resuming {ckptPath} at step {step}");
         }
         else if (run.Has(CheckpointName))
             throw new UserError($"{ckptPath} already exists: pass --resume to continue it, or delete it to start over");
@@ -157,7 +163,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 var pick = new Rng(options.Seed * 7_919UL + (ulong)epoch + 0xA5A5UL);
                 for (int i = 0; i < order.Length; i++) order[i] += pick.NextInt(options.Versions) * images;
             }
-            var bar = new ProgressBar($"prior epoch {epoch + 1}/{options.Epochs}", batchesPerEpoch);
+            var stage = new ProgressStage(Progress, $"prior epoch {epoch + 1}/{options.Epochs}", batchesPerEpoch);
             // A run resumed mid-epoch continues the epoch's running mean where the checkpoint left it.
             double nllSum = _epochNllSum;
             int batches = _epochBatches;
@@ -182,13 +188,13 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 }
                 step++;
                 nllSum += nll; batches++;
-                bar.Update(b + 1, (long)(b + 1) * options.Batch, string.Create(CultureInfo.InvariantCulture, $"nll {nllSum / batches:F3} nats/code ({nllSum / batches / Math.Log(2):F3} bits)"));
+                stage.Update(b + 1, (long)(b + 1) * options.Batch, string.Create(CultureInfo.InvariantCulture, $"nll {nllSum / batches:F3} nats/code ({nllSum / batches / Math.Log(2):F3} bits)"));
                 // At an epoch's last batch the epoch is finished first (metrics line, checkpoint), then the run stops.
                 if (options.MaxSteps > 0 && step >= options.MaxSteps && b + 1 < batchesPerEpoch)
                 {
                     _epochNllSum = nllSum; _epochBatches = batches;
                     Save(run, model, adam, names, step);
-                    bar.Finish($"stopped at --max-steps {options.MaxSteps}");
+                    stage.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
             }
@@ -202,8 +208,8 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 }
                 else _sinceBest++;
             }
-            var m = new PriorEpochMetrics(epoch + 1, step, nllSum / Math.Max(1, batches), nllSum / Math.Max(1, batches) / Math.Log(2), held, held / Math.Log(2), adam.Lr, bar.Seconds, _bestEpoch);
-            bar.Finish(string.Create(CultureInfo.InvariantCulture, $"train {m.TrainNll:F3} nats/code, held-out {m.HeldOutNll:F3} nats/code ({m.HeldOutBits:F3} bits)"));
+            var m = new PriorEpochMetrics(epoch + 1, step, nllSum / Math.Max(1, batches), nllSum / Math.Max(1, batches) / Math.Log(2), held, held / Math.Log(2), adam.Lr, stage.Seconds, _bestEpoch);
+            stage.Finish(string.Create(CultureInfo.InvariantCulture, $"train {m.TrainNll:F3} nats/code, held-out {m.HeldOutNll:F3} nats/code ({m.HeldOutBits:F3} bits)"));
             History.Add(m);
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
             Save(run, model, adam, names, step);
@@ -291,7 +297,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             ["sample_score_threshold"] = Percentile(sortedScores, options.ThresholdPercentile),
             ["heldout_sample_scores"] = new JsonArray(scores.Select(v => (JsonNode)v).ToArray()),
         });
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        Notice?.Invoke(string.Create(CultureInfo.InvariantCulture,
             $"calibration: λ = {lambda:F3} nats (p{options.LambdaPercentile}), τ = {tau:F3} nats (p{options.TauPercentile}) from {source.Count} maps → {run.File(CalibrationName)}"));
     }
 

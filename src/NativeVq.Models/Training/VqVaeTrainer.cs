@@ -41,6 +41,12 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
     public const string CheckpointName = "vqvae.nvq";
     public const string MetricsName = "metrics.jsonl";
 
+    /// <summary>Per-batch and per-epoch progress (the CLI draws it as a stage); null = silent.</summary>
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>One-line notices (resuming ...); null = silent.</summary>
+    public Action<string>? Notice { get; init; }
+
     public List<VqVaeEpochMetrics> History { get; } = new();
 
     public VqVae Run()
@@ -80,7 +86,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             if (start.Index > 0) resumedSums = EpochSums.From(ckpt.Training, config.CodebookSize);
             run.TruncateMetrics(MetricsName, start.Epoch);
             if (changed is not null) run.AppendJsonLine(MetricsName, changed);
-            Console.Error.WriteLine($"resuming {ckptPath} at step {step} ({start})");
+            Notice?.Invoke($"resuming {ckptPath} at step {step} ({start})");
         }
         else if (run.Has(CheckpointName))
         {
@@ -96,7 +102,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
 
         for (int epoch = start.Epoch; epoch < options.Epochs; epoch++)
         {
-            var bar = new ProgressBar($"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
+            var stage = new ProgressStage(Progress, $"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
             var sums = resumedSums ?? new EpochSums(new long[config.CodebookSize], 0, 0, 0, 0);
             resumedSums = null;
             var counts = sums.Counts;
@@ -129,18 +135,18 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
                     recSum += rec; vqSum += vq; batches++; images += batch.Count;
                 }
                 step++; done++;
-                bar.Update(done, images, string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
+                stage.Update(done, images, string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
                 // At an epoch's last batch the epoch is finished first (metrics line, checkpoint), then the run stops.
                 if (options.MaxSteps > 0 && step >= options.MaxSteps && done < loaderIt.BatchesPerEpoch)
                 {
                     Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart, new EpochSums(counts, recSum, vqSum, batches, images));
-                    bar.Finish($"stopped at --max-steps {options.MaxSteps}");
+                    stage.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
             }
             var m = new VqVaeEpochMetrics(epoch + 1, step, recSum / Math.Max(1, batches), vqSum / Math.Max(1, batches), Perplexity(counts),
-                counts.Count(c => c > 0), bar.ItemsPerSecond, bar.Seconds);
-            bar.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F4} vq {m.VqLoss:F4} ppl {m.Perplexity:F1} codes {m.CodesUsed}/{config.CodebookSize}"));
+                counts.Count(c => c > 0), stage.ItemsPerSecond, stage.Seconds);
+            stage.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F4} vq {m.VqLoss:F4} ppl {m.Perplexity:F1} codes {m.CodesUsed}/{config.CodebookSize}"));
             History.Add(m);
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
             Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart, null);

@@ -41,6 +41,12 @@ public sealed class VaeTrainer(Backend backend, IImageDataset data, VaeConfig co
     public const string Kind = "vae";
     public const string MetricsName = "metrics.jsonl";
 
+    /// <summary>Per-batch and per-epoch progress (the CLI draws it as a bar); null = silent.</summary>
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>One-line notices (resuming ...); null = silent.</summary>
+    public Action<string>? Notice { get; init; }
+
     public List<VaeEpochMetrics> History { get; } = new();
 
     public Vae Run()
@@ -77,7 +83,7 @@ public sealed class VaeTrainer(Backend backend, IImageDataset data, VaeConfig co
             if (start.Index > 0 && ckpt.Training["epoch_sums"] is JsonObject s) resumed = Sums.From(s);
             run.TruncateMetrics(MetricsName, start.Epoch);
             if (changed is not null) run.AppendJsonLine(MetricsName, changed);
-            Console.Error.WriteLine($"resuming {ckptPath} at step {step} ({start})");
+            Notice?.Invoke($"resuming {ckptPath} at step {step} ({start})");
         }
         else if (run.Has(CheckpointName))
             throw new UserError($"{ckptPath} already exists: pass --resume to continue it, or choose another --out");
@@ -89,7 +95,7 @@ public sealed class VaeTrainer(Backend backend, IImageDataset data, VaeConfig co
 
         for (int epoch = start.Epoch; epoch < options.Epochs; epoch++)
         {
-            var bar = new ProgressBar($"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
+            var stage = new ProgressStage(Progress, $"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
             var sums = resumed ?? new Sums(0, 0, 0, 0);
             resumed = null;
             int done = loaderIt.Position.Index / Math.Max(1, options.Batch);
@@ -110,17 +116,17 @@ public sealed class VaeTrainer(Backend backend, IImageDataset data, VaeConfig co
                     sums = new Sums(sums.Recon + rec, sums.Kl + kl, sums.Batches + 1, sums.Images + batch.Count);
                 }
                 step++; done++;
-                bar.Update(done, sums.Images, string.Create(CultureInfo.InvariantCulture, $"recon {sums.Recon / sums.Batches:F2} kl {sums.Kl / sums.Batches:F2}"));
+                stage.Update(done, sums.Images, string.Create(CultureInfo.InvariantCulture, $"recon {sums.Recon / sums.Batches:F2} kl {sums.Kl / sums.Batches:F2}"));
                 if (options.MaxSteps > 0 && step >= options.MaxSteps && done < loaderIt.BatchesPerEpoch)
                 {
                     Save(run, model, adam, names, step, loaderIt.Position, noise, sums);
-                    bar.Finish($"stopped at --max-steps {options.MaxSteps}");
+                    stage.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
             }
             int nb = Math.Max(1, sums.Batches);
-            var m = new VaeEpochMetrics(epoch + 1, step, sums.Recon / nb, sums.Kl / nb, (sums.Recon + config.Beta * sums.Kl) / nb, bar.ItemsPerSecond, bar.Seconds);
-            bar.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F2} kl {m.Kl:F2}"));
+            var m = new VaeEpochMetrics(epoch + 1, step, sums.Recon / nb, sums.Kl / nb, (sums.Recon + config.Beta * sums.Kl) / nb, stage.ItemsPerSecond, stage.Seconds);
+            stage.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F2} kl {m.Kl:F2}"));
             History.Add(m);
             run.AppendJsonLine(MetricsName, (JsonObject)JsonSerializer.SerializeToNode(m, RunDirectory.Json)!);
             Save(run, model, adam, names, step, loaderIt.Position, noise, null);

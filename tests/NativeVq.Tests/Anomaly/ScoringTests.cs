@@ -135,8 +135,6 @@ public sealed class PriorTrainerTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "nvq-prior-" + Guid.NewGuid().ToString("N"));
     private static readonly PixelSnailConfig Small = new() { Codes = 6, Height = 4, Width = 4, Channels = 8, KeyDim = 4, ValueDim = 8, Dropout = 0.1f };
 
-    public PriorTrainerTests() => ProgressBar.Silent = true;
-
     public void Dispose()
     {
         if (Directory.Exists(_dir)) Directory.Delete(_dir, true);

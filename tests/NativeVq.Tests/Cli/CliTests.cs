@@ -1,3 +1,4 @@
+using NativeVq.Cli.Commands;
 using NativeVq.Models.Training;
 using NativeVq.Tests.Support;
 

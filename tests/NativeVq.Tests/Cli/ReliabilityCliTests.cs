@@ -1,3 +1,4 @@
+using NativeVq.Cli.Commands;
 using NativeVq.Tests.Support;
 using NativeVq.Cli;
 using NativeVq.Data;

@@ -13,8 +13,6 @@ public sealed class VaeTests : IDisposable
     private static readonly VaeConfig Small = new() { ImageSize = 16, Channels = 8, Latent = 4 };
     private static readonly Backend Cpu = CpuBackend.Instance;
 
-    public VaeTests() => ProgressBar.Silent = true;
-
     public void Dispose()
     {
         if (Directory.Exists(_dir)) Directory.Delete(_dir, true);

@@ -10,8 +10,6 @@ public sealed class VqVaeTrainerTests : IDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "nvq-train-" + Guid.NewGuid().ToString("N"));
     private static readonly VqVaeConfig Small = new() { Channels = 8, ResChannels = 4, ResBlocks = 1, EmbeddingDim = 4, CodebookSize = 16, ImageSize = 16 };
 
-    public VqVaeTrainerTests() => ProgressBar.Silent = true;
-
     public void Dispose()
     {
         if (Directory.Exists(_dir)) Directory.Delete(_dir, true);
@@ -97,7 +95,6 @@ public sealed class VqVaeCodebookOptionsTests : IDisposable
     [Fact]
     public void EmaCodebookIsABufferThatMovesTowardsTheEncodings()
     {
-        ProgressBar.Silent = true;
         var cfg = new VqVaeConfig { Channels = 8, ResChannels = 4, ResBlocks = 1, EmbeddingDim = 4, CodebookSize = 16, ImageSize = 16, Ema = true };
         var model = new VqVae(CpuBackend.Instance, cfg, seed: 2);
         Assert.DoesNotContain(model.NamedParameters(), p => p.Name == "vq.embedding.weight");
@@ -153,7 +150,6 @@ public sealed class VqVaeCodebookOptionsTests : IDisposable
     [Fact]
     public void EmaRunResumesExactly()
     {
-        ProgressBar.Silent = true;
         var cfg = new VqVaeConfig { Channels = 8, ResChannels = 4, ResBlocks = 1, EmbeddingDim = 4, CodebookSize = 16, ImageSize = 16, Ema = true };
         VqVae Run(string name, int maxSteps, bool resume) => new VqVaeTrainer(CpuBackend.Instance, new SyntheticTextures(24, 16, 3), cfg,
             new VqVaeTrainOptions { Out = Path.Combine(_dir, name), Epochs = 2, Batch = 8, Seed = 5, MaxSteps = maxSteps, Resume = resume, RestartDeadCodesEvery = 2 }).Run();

@@ -13,8 +13,6 @@ public sealed class ResumeReliabilityTests : IDisposable
     private static readonly VqVaeConfig Small = new() { Channels = 8, ResChannels = 4, ResBlocks = 1, EmbeddingDim = 4, CodebookSize = 16, ImageSize = 16 };
     private static readonly PixelSnailConfig SmallPrior = new() { Codes = 6, Height = 4, Width = 4, Channels = 8, KeyDim = 4, ValueDim = 8, Dropout = 0.1f };
 
-    public ResumeReliabilityTests() => ProgressBar.Silent = true;
-
     public void Dispose()
     {
         if (Directory.Exists(_dir)) Directory.Delete(_dir, true);

@@ -1,3 +1,4 @@
+using NativeVq.Cli.Commands;
 using NativeVq.Data;
 using NativeVq.Models.Training;
 

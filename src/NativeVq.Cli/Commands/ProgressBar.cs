@@ -1,28 +1,32 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace NativeVq.Models.Training;
+namespace NativeVq.Cli.Commands;
 
 /// <summary>
 /// One progress line per epoch on stderr: a bar, step counts, the caller's figures, throughput and ETA.
 /// On a terminal the line redraws in place; when stderr is redirected (CI, logs) it prints at most every
-/// 10 % so logs stay readable.
+/// 10 % so logs stay readable. The CLI's own loops draw it directly; trainers' reports reach it through
+/// <see cref="ConsoleProgress"/>.
 /// </summary>
 public sealed class ProgressBar
 {
     private readonly string _label;
     private readonly int _total;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly TimeSpan _startedBefore;
     private readonly bool _interactive = !Console.IsErrorRedirected;
     private readonly TextWriter _out;
     private int _lastDecile = -1;
     private long _items;
 
-    public ProgressBar(string label, int total, TextWriter? output = null)
+    /// <param name="startedBefore">How long the stage ran before this bar was made (a trainer's report comes after its first batch).</param>
+    public ProgressBar(string label, int total, TextWriter? output = null, TimeSpan startedBefore = default)
     {
         _label = label;
         _total = Math.Max(1, total);
         _out = output ?? Console.Error;
+        _startedBefore = startedBefore;
     }
 
     /// <summary>Quiet mode: prints nothing (tests, nested runs).</summary>
@@ -45,7 +49,7 @@ public sealed class ProgressBar
         _out.Write((_interactive ? "\r" : "") + Line(_total, figures) + (_interactive ? "\u001b[K\n" : "\n"));
     }
 
-    public double Seconds => _clock.Elapsed.TotalSeconds;
+    public double Seconds => (_startedBefore + _clock.Elapsed).TotalSeconds;
     public double ItemsPerSecond => _items / Math.Max(1e-9, Seconds);
 
     private string Line(int done, string figures)
