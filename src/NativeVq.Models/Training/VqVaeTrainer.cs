@@ -41,7 +41,7 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
     public const string CheckpointName = "vqvae.nvq";
     public const string MetricsName = "metrics.jsonl";
 
-    /// <summary>Per-batch and per-epoch progress (the CLI draws it as a stage); null = silent.</summary>
+    /// <summary>Per-batch and per-epoch progress (the CLI draws it as a bar); null = silent.</summary>
     public IProgress<TrainingProgress>? Progress { get; init; }
 
     /// <summary>One-line notices (resuming ...); null = silent.</summary>
