@@ -59,9 +59,14 @@ internal static class ServeCommand
         {
             var backend = Cli.OpenDevice(device);
             scorer = AnomalyModelScorer.Load(runDir, backend, modelOptions);
-            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring, scorer.ImageSize);
-            Console.Error.WriteLine($"image score: {scorer.ScoreName}");
-            if (scorer.ScoreNote is { } note) Console.Error.WriteLine($"note: {note}");
+            if (scorer.Kind == "vqvae")
+            {
+                ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring, scorer.ImageSize);
+                Console.Error.WriteLine($"image score: {scorer.ScoreName}");
+                if (scorer.ScoreNote is { } note) Console.Error.WriteLine($"note: {note}");
+            }
+            // A VAE or GAN run has no λ / τ (they would print as NaN): its score and threshold say what it does.
+            else Console.Error.WriteLine($"scoring: {scorer.Kind} run, image score {scorer.ScoreName}, threshold {scorer.Threshold:F4} (score_calibration.json)");
             server.SetModel(scorer);
             Console.Error.WriteLine($"ready: {runDir} ({scorer.Channels}x{scorer.ImageSize}x{scorer.ImageSize}, threshold {scorer.Threshold:F3}) on {scorer.Device}; Ctrl+C stops");
             await server.WaitForShutdownAsync();
