@@ -10,7 +10,7 @@ internal static class ServeCommand
     public static Command Create()
     {
         var d = new ServeOptions();
-        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq, prior.nvq and calibration.json (loaded once, at start).");
+        var model = Cli.Required<string>("--model", "Run folder (loaded once, at start): vqvae.nvq, prior.nvq and calibration.json, or a VAE / GAN run with score_calibration.json.");
         var host = new Option<string>("--host") { Description = "Address to bind: 127.0.0.1 (loopback, default), ::1, 0.0.0.0 (every interface: use --token-file) or any local IP.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0 = any free port, printed at start).", DefaultValueFactory = _ => d.Port };
         var maxBatch = new Option<int>("--max-batch") { Description = "Most images scored together in one batched pass.", DefaultValueFactory = _ => d.MaxBatch };
