@@ -37,6 +37,8 @@ public sealed class AnomalyModelScorer : IBatchScorer, IDisposable
     public int Channels => _withMaps.Channels;
     public double Threshold => _withMaps.Threshold;
     public string Device => _withMaps.Device;
+    /// <summary>"vqvae", "vae" or "gan": λ and τ exist only for "vqvae"; the others have a named score and threshold.</summary>
+    public string Kind => _withMaps.Kind;
     public double Lambda => _withMaps.Lambda;
     public double Tau => _withMaps.Tau;
     public string ScoreName => _withMaps.ScoreName;

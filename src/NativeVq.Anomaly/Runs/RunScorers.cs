@@ -24,7 +24,8 @@ public static class RunScorers
         return name switch
         {
             "vae" => new VaeRunScorer(VaeRun.Load(runDir, backend)),
-            "gan" => new GanRunScorer(GanRun.Load(runDir, backend)),
+            "gan" => new GanRunScorer(GanRun.Load(runDir, backend),
+                File.Exists(Path.Combine(runDir, RunCalibration.FileName)) ? RunCalibration.Read(runDir).Combined : null),
             _ => throw new UserError($"{path}: unknown model kind \"{name}\" (this version scores vqvae, vae and gan runs)"),
         };
     }

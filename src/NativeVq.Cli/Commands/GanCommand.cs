@@ -73,6 +73,8 @@ internal static class GanCommand
             var cal = RunCalibration.Write(outPath, new GanRunScorer(GanRun.Load(outPath, backend)), all, calibration);
             Console.Error.WriteLine($"thresholds (p{cal.Percentile:0} of {cal.Scores.First().Value.Length} calibration images): " +
                 string.Join(", ", cal.Thresholds.Select(kv => $"{kv.Key} {kv.Value:F4}")) + $" → {Path.Combine(outPath, RunCalibration.FileName)}");
+            if (cal.Combined is null) Console.Error.WriteLine("note: the calibration images could not measure the spreads of recon and feature-distance (fewer than 2 images, or all alike), so this run has no combined score");
+            else Console.Error.WriteLine($"combined = {1 - cal.Combined.Alpha:0.##}·recon / {cal.Combined.ReconSpread:G4} + {cal.Combined.Alpha:0.##}·feature-distance / {cal.Combined.FeatureSpread:G4} (calibration standard deviations)");
             return 0;
         }));
         return cmd;

@@ -10,7 +10,7 @@ internal static class ServeCommand
     public static Command Create()
     {
         var d = new ServeOptions();
-        var model = Cli.Required<string>("--model", "Run folder with vqvae.nvq, prior.nvq and calibration.json (loaded once, at start).");
+        var model = Cli.Required<string>("--model", "Run folder (loaded once, at start): vqvae.nvq, prior.nvq and calibration.json, or a VAE / GAN run with score_calibration.json.");
         var host = new Option<string>("--host") { Description = "Address to bind: 127.0.0.1 (loopback, default), ::1, 0.0.0.0 (every interface: use --token-file) or any local IP.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "TCP port (0 = any free port, printed at start).", DefaultValueFactory = _ => d.Port };
         var maxBatch = new Option<int>("--max-batch") { Description = "Most images scored together in one batched pass.", DefaultValueFactory = _ => d.MaxBatch };
@@ -59,9 +59,14 @@ internal static class ServeCommand
         {
             var backend = Cli.OpenDevice(device);
             scorer = AnomalyModelScorer.Load(runDir, backend, modelOptions);
-            ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring, scorer.ImageSize);
-            Console.Error.WriteLine($"image score: {scorer.ScoreName}");
-            if (scorer.ScoreNote is { } note) Console.Error.WriteLine($"note: {note}");
+            if (scorer.Kind == "vqvae")
+            {
+                ScoringCliOptions.Describe(scorer.Lambda, scorer.Tau, modelOptions.Scoring, scorer.ImageSize);
+                Console.Error.WriteLine($"image score: {scorer.ScoreName}");
+                if (scorer.ScoreNote is { } note) Console.Error.WriteLine($"note: {note}");
+            }
+            // A VAE or GAN run has no λ / τ (they would print as NaN): its score and threshold say what it does.
+            else Console.Error.WriteLine($"scoring: {scorer.Kind} run, image score {scorer.ScoreName}, threshold {scorer.Threshold:F4} (score_calibration.json)");
             server.SetModel(scorer);
             Console.Error.WriteLine($"ready: {runDir} ({scorer.Channels}x{scorer.ImageSize}x{scorer.ImageSize}, threshold {scorer.Threshold:F3}) on {scorer.Device}; Ctrl+C stops");
             await server.WaitForShutdownAsync();

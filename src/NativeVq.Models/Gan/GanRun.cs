@@ -9,21 +9,15 @@ namespace NativeVq.Models;
 /// <see cref="EncoderNorm"/> ‖E(x)‖₂ (the contaminated-data paper's score, the default);
 /// <see cref="Reconstruction"/> mean over pixels and channels of |x − G(E(x))|;
 /// <see cref="FeatureDistance"/> ‖f_D(x) − f_D(G(E(x)))‖² on the discriminator's 4x4 features before its head;
-/// <see cref="Combined"/> (1 − α)·Reconstruction + α·FeatureDistance with α = <see cref="GanRun.FeatureWeight"/>.
+/// (the Anomaly layer's combined score weighs the last two with their spreads on the run's calibration images).
 /// <see cref="Map"/>: [N, 1, H, W] |x − G(E(x))| averaged over channels, in the input's pixel scale;
 /// <see cref="Decoded"/>: G(E(x)) [N, C, H, W].
 /// </summary>
-public sealed record GanBatchScores(float[] EncoderNorm, float[] Reconstruction, float[] FeatureDistance, float[] Combined, Tensor Map, Tensor Decoded);
+public sealed record GanBatchScores(float[] EncoderNorm, float[] Reconstruction, float[] FeatureDistance, Tensor Map, Tensor Decoded);
 
 /// <summary>A trained GAN + encoder run folder, loaded once (eval mode: BatchNorm uses the running statistics).</summary>
 public sealed class GanRun : IDisposable
 {
-    /// <summary>
-    /// α of the combined score. The contaminated-data paper's pages in shared/seeds give no combination formula, so this
-    /// follows f-AnoGAN / ALAD-style AnoGAN scoring: (1 − α)·residual + α·discriminator-feature distance, α = 0.1.
-    /// </summary>
-    public const float FeatureWeight = 0.1f;
-
     private GanRun(Gan model) => Model = model;
 
     public Gan Model { get; }
@@ -70,7 +64,6 @@ public sealed class GanRun : IDisposable
         var norm = new float[n];
         var recon = new float[n];
         var feat = new float[n];
-        var combined = new float[n];
         var map = new float[n * hw];
         int zd = c.LatentDim, fd = fx.Length / n;
         for (int i = 0; i < n; i++)
@@ -91,9 +84,8 @@ public sealed class GanRun : IDisposable
                     map[i * hw + p] += d / ch;
                 }
             recon[i] = (float)(r / (ch * hw));
-            combined[i] = (1f - FeatureWeight) * recon[i] + FeatureWeight * feat[i];
         }
-        return new GanBatchScores(norm, recon, feat, combined, Tensor.FromArray(Backend, map, n, 1, c.ImageSize, c.ImageSize), decoded);
+        return new GanBatchScores(norm, recon, feat, Tensor.FromArray(Backend, map, n, 1, c.ImageSize, c.ImageSize), decoded);
     }
 
     /// <summary>The model's tensors are owned by their modules and released with the backend's pool; nothing else is held.</summary>

@@ -141,7 +141,6 @@ public sealed class GanTests : IDisposable
                     recon += d;
                 }
                 Assert.Equal(recon / 1024, s.Reconstruction[i], 5);
-                Assert.Equal(0.9 * s.Reconstruction[i] + 0.1 * s.FeatureDistance[i], s.Combined[i], 4);
                 Assert.True(s.FeatureDistance[i] > 0);
             }
         }
