@@ -28,7 +28,7 @@ public sealed class ImageScorer
     /// <summary>Needs calibration normals before <see cref="Score"/> (a combination, or the complexity fit).</summary>
     public bool NeedsCalibration => _parts.Length > 1 || _parts.Contains(ImageScoreKind.Complexity);
     public bool IsCalibrated => _sorted is not null;
-    /// <summary>The complexity weight β fitted on the calibration normals (1 before fitting).</summary>
+    /// <summary>The complexity weight β fitted on the calibration normals, clamped to [0, 1] (1 before fitting).</summary>
     public double Beta => _beta;
 
     /// <summary>The raw values of one scored image at this scorer's λ.</summary>
@@ -48,7 +48,11 @@ public sealed class ImageScorer
             var len = normals.Select(f => f.LengthBits).ToArray();
             double ml = len.Average(), mn = nll.Average(), cov = 0, var = 0;
             for (int i = 0; i < len.Length; i++) { cov += (len[i] - ml) * (nll[i] - mn); var += (len[i] - ml) * (len[i] - ml); }
-            _beta = var > 0 ? cov / var : 0;
+            // Clamped to [0, 1]: 1 is Serrà et al.'s subtraction of the whole compressed length, and a negative β
+            // would reward compressibility, so an input far simpler than the calibration images (a flat or ramp image
+            // on a texture run) would score *below* the normals. On the demo's textures the free fit gave β = −0.078
+            // from a 1 % spread of lengths, and a ramp image with 5x the normals' NLL scored as normal.
+            _beta = var > 0 ? Math.Clamp(cov / var, 0, 1) : 0;
         }
         _sorted = _parts.Select(k => normals.Select(f => ImageScoreValues.Raw(k, f, _beta)).Order().ToArray()).ToArray();
     }

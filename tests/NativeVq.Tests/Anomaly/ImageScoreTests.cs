@@ -74,6 +74,25 @@ public sealed class ImageScoreTests
         Assert.True(ImageScoreValues.CompressedBits(new float[256]) < ImageScoreValues.CompressedBits(inputs[0].Concat(inputs[1]).Concat(inputs[2]).Concat(inputs[3]).ToArray()));
     }
 
+    [Fact]
+    public void ComplexityWeightIsNeverNegativeSoSimpleOutliersStayAnomalous()
+    {
+        // Calibration normals whose NLL falls bit for bit as their compressed length grows (a free fit gives β = −1,
+        // and every normal then scores 10000). An all-zero input compresses to far fewer bits than any normal; with
+        // β = −1 its score would be its NLL minus the normals' length gap, below the normals although its NLL is
+        // above all of theirs. Clamped at 0, the score is the NLL and the input ranks above every normal.
+        var rng = new Rng(3);
+        var inputs = Enumerable.Range(0, 8).Select(k => Enumerable.Range(0, 256).Select(i => i % (k + 2) == 0 ? rng.NextFloat() : 0f).ToArray()).ToArray();
+        var cal = inputs.Select(x => Scored([(float)((10000 - ImageScoreValues.CompressedBits(x)) * Math.Log(2)), 0, 0, 0], input: x)).ToList();
+        var s = new ImageScorer("complexity", 7);
+        s.Calibrate(cal);
+        Assert.Equal(0, s.Beta);
+        double maxBits = cal.Max(c => c.TotalNll) / Math.Log(2);
+        var simple = Scored([(float)((maxBits + 50) * Math.Log(2)), 0, 0, 0], input: new float[256]);
+        Assert.True(ImageScoreValues.CompressedBits(new float[256]) + 50 < inputs.Min(ImageScoreValues.CompressedBits));
+        Assert.True(s.Score(simple) > cal.Max(s.Score));
+    }
+
     [Theory]
     [InlineData(3, 32, 1)]
     [InlineData(7, 32, 1)]
