@@ -276,27 +276,11 @@ public sealed class GanTrainer(Backend backend, IImageDataset data, GanConfig co
         if (!_configWritten)
         {
             // Written with the first checkpoint: a run that fails before it leaves no lone config.json.
-            // "model" is the kind as a string (a VQ-VAE run's config.json holds its configuration object there).
-            var json = new JsonObject
-            {
-                ["model"] = Kind,
-                [Kind] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
-                ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
-                ["device"] = backend.Name,
-                ["images"] = data.Count,
-            };
-            if (options.Contamination is not null) json["contamination"] = options.Contamination.DeepClone();
-            run.WriteJson("config.json", json);
+            TrainingRecord.WriteConfig(run, Kind, config, options, backend.Name, data.Count, options.Contamination);
             _configWritten = true;
         }
-        var training = new JsonObject
-        {
-            [ResumeCheck.Key] = TrainingOptions(),
-            ["step"] = step,
-            ["loader"] = new JsonObject { ["epoch"] = pos.Epoch, ["index"] = pos.Index },
-            ["seed"] = options.Seed,
-            ["z_rng"] = new JsonArray(zRng.State.Select(v => (JsonNode)v).ToArray()),
-        };
+        var training = TrainingRecord.CheckpointHead(TrainingOptions(), step, pos, options.Seed);
+        training["z_rng"] = TrainingRecord.RngState(zRng);
         for (int i = 0; i < 3; i++) training[OptimizerKeys[i]] = OptimizerState.Describe(adams[i]);
         if (sums is not null) training["epoch_sums"] = sums.ToJson();
         var tensors = model.StateDict().AsEnumerable();

@@ -202,27 +202,13 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         if (!_configWritten)
         {
             // Written with the first checkpoint, not at the start: a run that fails before it leaves no lone config.json.
-            var json = new JsonObject
-            {
-                ["model"] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
-                ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
-                ["device"] = backend.Name,
-                ["images"] = data.Count,
-            };
-            if (options.Contamination is not null) json["contamination"] = options.Contamination.DeepClone();
-            run.WriteJson("config.json", json);
+            TrainingRecord.WriteConfig(run, null, config, options, backend.Name, data.Count, options.Contamination);
             _configWritten = true;
         }
-        var training = new JsonObject
-        {
-            [ResumeCheck.Key] = TrainingOptions(),
-            ["step"] = step,
-            ["loader"] = new JsonObject { ["epoch"] = pos.Epoch, ["index"] = pos.Index },
-            ["seed"] = options.Seed,
-            ["optimizer"] = OptimizerState.Describe(adam),
-            ["restart_rng"] = new JsonArray(restartRng.State.Select(v => (JsonNode)v).ToArray()),
-            ["since_restart"] = new JsonArray(sinceRestart.Select(v => (JsonNode)v).ToArray()),
-        };
+        var training = TrainingRecord.CheckpointHead(TrainingOptions(), step, pos, options.Seed);
+        training["optimizer"] = OptimizerState.Describe(adam);
+        training["restart_rng"] = TrainingRecord.RngState(restartRng);
+        training["since_restart"] = new JsonArray(sinceRestart.Select(v => (JsonNode)v).ToArray());
         if (sums is not null) training["epoch_sums"] = sums.ToJson();
         NvqFile.Write(run.File(CheckpointName), "vqvae", (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!,
             model.StateDict().Concat(OptimizerState.Tensors(adam, names)), training);

@@ -160,28 +160,12 @@ public sealed class VaeTrainer(Backend backend, IImageDataset data, VaeConfig co
         if (!_configWritten)
         {
             // Written with the first checkpoint: a run that fails before it leaves no lone config.json.
-            // "model" is the kind as a string (a VQ-VAE run's config.json holds its configuration object there).
-            var json = new JsonObject
-            {
-                ["model"] = Kind,
-                [Kind] = JsonSerializer.SerializeToNode(config, RunDirectory.Json),
-                ["training"] = JsonSerializer.SerializeToNode(options, RunDirectory.Json),
-                ["device"] = backend.Name,
-                ["images"] = data.Count,
-            };
-            if (options.Contamination is not null) json["contamination"] = options.Contamination.DeepClone();
-            run.WriteJson("config.json", json);
+            TrainingRecord.WriteConfig(run, Kind, config, options, backend.Name, data.Count, options.Contamination);
             _configWritten = true;
         }
-        var training = new JsonObject
-        {
-            [ResumeCheck.Key] = TrainingOptions(),
-            ["step"] = step,
-            ["loader"] = new JsonObject { ["epoch"] = pos.Epoch, ["index"] = pos.Index },
-            ["seed"] = options.Seed,
-            ["optimizer"] = OptimizerState.Describe(adam),
-            ["noise_rng"] = new JsonArray(noise.State.Select(v => (JsonNode)v).ToArray()),
-        };
+        var training = TrainingRecord.CheckpointHead(TrainingOptions(), step, pos, options.Seed);
+        training["optimizer"] = OptimizerState.Describe(adam);
+        training["noise_rng"] = TrainingRecord.RngState(noise);
         if (sums is not null) training["epoch_sums"] = sums.ToJson();
         NvqFile.Write(run.File(CheckpointName), Kind, (JsonObject)JsonSerializer.SerializeToNode(config, RunDirectory.Json)!,
             model.StateDict().Concat(OptimizerState.Tensors(adam, names)), training);
