@@ -130,14 +130,14 @@ public sealed class GatedResBlock : Module
         else
         {
             s.EluRows(x, ch);
-            _p1.Apply(s.Ident.AsSpan(0, ch), s.Cols, ch, s.M, s.Hid, s.Wide);
+            _p1.Apply(s.Ident.AsSpan(0, ch), s.Cols, ch, s.M, s.Hid, s.Wide, s.Pack);
             s.EluRows(s.Hid, _p1.O);
-            _p2.Apply(s.Ident.AsSpan(0, _p1.O), s.Cols, _p1.O, s.M, s.Y, s.Wide);
+            _p2.Apply(s.Ident.AsSpan(0, _p1.O), s.Cols, _p1.O, s.M, s.Y, s.Wide, s.Pack);
         }
         if (_pAux is not null)
         {
             s.EluRows(aux!, _pAux.Cin);
-            _pAux.Apply(s.Ident.AsSpan(0, _pAux.Cin), s.Cols, _pAux.Cin, s.M, s.Y2, s.Wide);
+            _pAux.Apply(s.Ident.AsSpan(0, _pAux.Cin), s.Cols, _pAux.Cin, s.M, s.Y2, s.Wide, s.Pack);
             for (int r = 0; r < s.M; r++)
             {
                 var y = s.Y.AsSpan(r * s.Wide, _p2.O);

@@ -94,7 +94,7 @@ public sealed class PixelSnailPositions
     {
         var s = _s;
         s.EluRows(_final, _c);
-        _model.OutAt.Apply(s.Ident.AsSpan(0, _c), s.Cols, _c, s.M, s.Y, s.Wide);
+        _model.OutAt.Apply(s.Ident.AsSpan(0, _c), s.Cols, _c, s.M, s.Y, s.Wide, s.Pack);
         for (int r = 0; r < s.M; r++) s.Y.AsSpan(r * s.Wide, _k).CopyTo(logits.AsSpan(r * _k, _k));
     }
 
@@ -148,7 +148,7 @@ public sealed class PixelSnailPositions
             }
         }
         s.Cols.AsSpan(0, cnt).Fill(1f);
-        cv.Apply(ks.AsSpan(0, cnt), s.Cols, 0, 1, s.G, s.Wide);
+        cv.Apply(ks.AsSpan(0, cnt), s.Cols, 0, 1, s.G, s.Wide, s.Pack);
         s.G.AsSpan(0, cv.O).CopyTo(dst);
     }
 }

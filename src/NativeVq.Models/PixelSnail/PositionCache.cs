@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NativeVq.Models;
 
@@ -58,17 +60,58 @@ internal sealed class PositionCache
         var ks = s.Ks;
         for (int ci = 0; ci < cin; ci++)
             for (int t = 0; t < taps; t++) ks[ci * taps + t] = ci * cv.KH * cv.KW + tapK[t];
-        var cols = s.Cols;
-        ref float c0 = ref MemoryMarshal.GetArrayDataReference(cols);
-        ref float src0 = ref MemoryMarshal.GetArrayDataReference(cache);
-        for (int r = 0; r < s.M; r++)
+        // Gathered straight into the packed operand of ApplyPacked: row r's term i = ci·taps + t at (r/8·n + i)·8 + r%8.
+        // Per tile and tap, 8 channels of the tile's 8 rows are one 8×8 transpose (rows past M read as zeros).
+        var pack = s.Pack;
+        const int T = PositionConv.TileRows;
+        Span<int> rowAt = stackalloc int[T];
+        int step = taps * T, vecCin = Avx.IsSupported ? cin / 8 * 8 : 0;
+        for (int r0 = 0; r0 < s.M; r0 += T)
         {
-            ref float dst = ref Unsafe.Add(ref c0, r * n);
-            ref float lane = ref Unsafe.Add(ref src0, s.Rows[r] * lanePer);
-            for (int ci = 0; ci < cin; ci++)
-                for (int t = 0; t < taps; t++)
-                    Unsafe.Add(ref dst, ci * taps + t) = Unsafe.Add(ref lane, tapOff[t] + ci);
+            int valid = Math.Min(T, s.M - r0);
+            for (int rr = 0; rr < T; rr++) rowAt[rr] = rr < valid ? s.Rows[r0 + rr] * lanePer : -1;
+            ref float tile = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(pack), r0 / T * n * T);
+            for (int t = 0; t < taps; t++)
+            {
+                ref float src = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(cache), tapOff[t]);
+                ref float to = ref Unsafe.Add(ref tile, t * T);
+                for (int c0 = 0; c0 < vecCin; c0 += 8)
+                    Transposed8(ref src, rowAt, c0, ref Unsafe.Add(ref to, c0 * step), step);
+                for (int ci = vecCin; ci < cin; ci++)
+                    for (int rr = 0; rr < T; rr++)
+                        Unsafe.Add(ref to, ci * step + rr) = rowAt[rr] < 0 ? 0f : Unsafe.Add(ref src, rowAt[rr] + ci);
+            }
         }
-        cv.Apply(ks.AsSpan(0, n), cols, n, s.M, outs, s.Wide);
+        cv.ApplyPacked(ks.AsSpan(0, n), pack, s.M, outs, s.Wide);
+    }
+
+    /// <summary>
+    /// dst[c·step + rr] = src[rowAt[rr] + c0 + c] for c, rr &lt; 8 (0 where rowAt[rr] &lt; 0): eight 8-float rows
+    /// transposed with unpack / shuffle / lane permutes (exact copies).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transposed8(ref float src, ReadOnlySpan<int> rowAt, int c0, ref float dst, int step)
+    {
+        static Vector256<float> Row(ref float src, int at, int c0) => at < 0 ? Vector256<float>.Zero : Vector256.LoadUnsafe(ref src, (nuint)(at + c0));
+        var r0 = Row(ref src, rowAt[0], c0); var r1 = Row(ref src, rowAt[1], c0);
+        var r2 = Row(ref src, rowAt[2], c0); var r3 = Row(ref src, rowAt[3], c0);
+        var r4 = Row(ref src, rowAt[4], c0); var r5 = Row(ref src, rowAt[5], c0);
+        var r6 = Row(ref src, rowAt[6], c0); var r7 = Row(ref src, rowAt[7], c0);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, step));
+        Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * step));
+        Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * step));
+        Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 4 * step));
+        Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 5 * step));
+        Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 6 * step));
+        Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 7 * step));
     }
 }

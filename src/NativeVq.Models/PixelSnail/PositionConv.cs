@@ -49,23 +49,55 @@ internal sealed class PositionConv
         return p0 * kfull + k * width + (o - p0);
     }
 
+    /// <summary>Rows of one register tile of <see cref="Block"/>: packed operands come in tiles of this many rows.</summary>
+    public const int TileRows = 8;
+
+    /// <summary>Rows rounded up to whole tiles: the rows a packed operand and the outputs of <see cref="ApplyPacked"/> span.</summary>
+    public static int PaddedRows(int m) => (m + TileRows - 1) / TileRows * TileRows;
+
+    /// <summary>
+    /// <see cref="ApplyPacked"/> on row-major operands: cols[r·colStride + i] is row r's value of term i; they are
+    /// first packed into <paramref name="pack"/> (tiles of 8 rows, term-major inside a tile, padding rows zero).
+    /// </summary>
+    public void Apply(ReadOnlySpan<int> ks, float[] cols, int colStride, int m, float[] outs, int outStride, float[] pack)
+    {
+        int n = ks.Length;
+        ref float a = ref MemoryMarshal.GetArrayDataReference(pack);
+        ref float src = ref MemoryMarshal.GetArrayDataReference(cols);
+        int padded = PaddedRows(m);
+        for (int r = 0; r < padded; r++)
+        {
+            ref float dst = ref Unsafe.Add(ref a, r / TileRows * n * TileRows + r % TileRows);
+            if (r >= m)
+            {
+                for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i * TileRows) = 0f;
+                continue;
+            }
+            ref float row = ref Unsafe.Add(ref src, r * colStride);
+            for (int i = 0; i < n; i++) Unsafe.Add(ref dst, i * TileRows) = Unsafe.Add(ref row, i);
+        }
+        ApplyPacked(ks, pack, m, outs, outStride);
+    }
+
     /// <summary>
     /// outs[r, 0..Opad) for rows r &lt; m: the cpu GEMM's per-element sum restricted to the listed terms — an FMA chain
     /// from +0 over the terms of one KC block (k ascending), the block sums added in order to +0, then the bias (one
-    /// rounding, as AddChannelBias). cols[r·colStride + i] is row r's value of term i (k = ks[i], ascending).
-    /// Terms left out must be ones whose product is ±0 (padding, masked taps, one-hot zeros): skipping them cannot
-    /// change a chain that starts at +0. Register blocks of 8 rows × 32 outputs, so each weight row loaded serves
-    /// 8 rows (the per-position work of m restorations is one [m, K]·[K, O] product).
+    /// rounding, as AddChannelBias). The operand is packed: a[(r/8·n + i)·8 + r%8] is row r's value of term i
+    /// (k = ks[i], ascending; n = ks.Length), rows padded to a multiple of 8 (their outputs, rows m..PaddedRows(m)
+    /// of outs, are scratch). Terms left out must be ones whose product is ±0 (padding, masked taps, one-hot zeros):
+    /// skipping them cannot change a chain that starts at +0. Register tiles of 8 rows × 32 outputs, so each weight
+    /// row loaded serves 8 rows (the per-position work of m restorations is one [m, K]·[K, O] product); packing
+    /// makes the 8 rows' values of a term adjacent (constant offsets, no per-row address arithmetic).
     /// </summary>
-    public void Apply(ReadOnlySpan<int> ks, float[] cols, int colStride, int m, float[] outs, int outStride)
+    public void ApplyPacked(ReadOnlySpan<int> ks, float[] a, int m, float[] outs, int outStride)
     {
-        int n = ks.Length;
-        for (int r = 0; r < m; r++) outs.AsSpan(r * outStride, Opad).Clear();
+        int n = ks.Length, padded = PaddedRows(m);
+        for (int r = 0; r < padded; r++) outs.AsSpan(r * outStride, Opad).Clear();
         for (int start = 0; start < n;)
         {
             int blk = ks[start] / KC, end = start + 1;
             while (end < n && ks[end] / KC == blk) end++;
-            Block(ks[start..end], cols, start, colStride, m, outs, outStride);
+            Block(ks[start..end], a, start, n, padded, outs, outStride);
             start = end;
         }
         if (Bias is { } bias)
@@ -77,50 +109,49 @@ internal sealed class PositionConv
     }
 
     /// <summary>
-    /// outs[r, o] = outs[r, o] + (FMA chain over the block's terms): outs holds +0 or the earlier blocks' sum. Tiles of
-    /// 8 rows × 32 outputs (16 accumulators): a weight row of the tile (2 vectors, from L2) serves 8 rows; the rows
-    /// left over go 4 (then 1) at a time.
+    /// outs[r, o] = outs[r, o] + (FMA chain over the block's terms i0..i0+ks.Length of the packed operand a with n
+    /// terms per tile): outs holds +0 or the earlier blocks' sum. Tiles of 8 rows × 32 outputs (16 accumulators): a
+    /// weight row of the tile (2 vectors, from L2) serves 8 rows, whose 8 values are adjacent in a.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Block(ReadOnlySpan<int> ks, float[] cols, int col0, int colStride, int m, float[] outs, int outStride)
+    private void Block(ReadOnlySpan<int> ks, float[] a, int i0, int n, int rows, float[] outs, int outStride)
     {
-        int n = ks.Length, opad = Opad;
+        int nb = ks.Length, opad = Opad;
         ref float wt = ref MemoryMarshal.GetArrayDataReference(WT);
-        ref float cr = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(cols), col0);
         ref float orf = ref MemoryMarshal.GetArrayDataReference(outs);
         ref int kr = ref MemoryMarshal.GetReference(ks);
-        int o = 0;
-        for (; o + 32 <= opad; o += 32)
+        for (int r = 0; r < rows; r += TileRows)
         {
-            ref float wp = ref Unsafe.Add(ref wt, o * Kfull);   // this panel's [Kfull, 32] rows
-            int r = 0;
-            for (; r + 8 <= m; r += 8)
+            ref float tile = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(a), (r / TileRows * n + i0) * TileRows);
+            int o = 0;
+            for (; o + 32 <= opad; o += 32)
             {
-                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
+                ref float wp = ref Unsafe.Add(ref wt, o * Kfull);   // this panel's [Kfull, 32] rows
+                ref float x = ref tile;
                 Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
                 Vector512<float> a40 = default, a41 = default, a50 = default, a51 = default, a60 = default, a61 = default, a70 = default, a71 = default;
-                for (int i = 0; i < n; i++)
+                for (int i = 0; i < nb; i++)
                 {
                     ref float w = ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 32);
                     var w0 = Vector512.LoadUnsafe(ref w);
                     var w1 = Vector512.LoadUnsafe(ref w, 16);
-                    ref float x = ref Unsafe.Add(ref c0, i);
                     var x0 = Vector512.Create(x);
                     a00 = Vector512.FusedMultiplyAdd(x0, w0, a00); a01 = Vector512.FusedMultiplyAdd(x0, w1, a01);
-                    var x1 = Vector512.Create(Unsafe.Add(ref x, colStride));
+                    var x1 = Vector512.Create(Unsafe.Add(ref x, 1));
                     a10 = Vector512.FusedMultiplyAdd(x1, w0, a10); a11 = Vector512.FusedMultiplyAdd(x1, w1, a11);
-                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * colStride));
+                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2));
                     a20 = Vector512.FusedMultiplyAdd(x2, w0, a20); a21 = Vector512.FusedMultiplyAdd(x2, w1, a21);
-                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * colStride));
+                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3));
                     a30 = Vector512.FusedMultiplyAdd(x3, w0, a30); a31 = Vector512.FusedMultiplyAdd(x3, w1, a31);
-                    var x4 = Vector512.Create(Unsafe.Add(ref x, 4 * colStride));
+                    var x4 = Vector512.Create(Unsafe.Add(ref x, 4));
                     a40 = Vector512.FusedMultiplyAdd(x4, w0, a40); a41 = Vector512.FusedMultiplyAdd(x4, w1, a41);
-                    var x5 = Vector512.Create(Unsafe.Add(ref x, 5 * colStride));
+                    var x5 = Vector512.Create(Unsafe.Add(ref x, 5));
                     a50 = Vector512.FusedMultiplyAdd(x5, w0, a50); a51 = Vector512.FusedMultiplyAdd(x5, w1, a51);
-                    var x6 = Vector512.Create(Unsafe.Add(ref x, 6 * colStride));
+                    var x6 = Vector512.Create(Unsafe.Add(ref x, 6));
                     a60 = Vector512.FusedMultiplyAdd(x6, w0, a60); a61 = Vector512.FusedMultiplyAdd(x6, w1, a61);
-                    var x7 = Vector512.Create(Unsafe.Add(ref x, 7 * colStride));
+                    var x7 = Vector512.Create(Unsafe.Add(ref x, 7));
                     a70 = Vector512.FusedMultiplyAdd(x7, w0, a70); a71 = Vector512.FusedMultiplyAdd(x7, w1, a71);
+                    x = ref Unsafe.Add(ref x, TileRows);
                 }
                 ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
                 Add2(ref d, a00, a01);
@@ -132,56 +163,39 @@ internal sealed class PositionConv
                 Add2(ref Unsafe.Add(ref d, 6 * outStride), a60, a61);
                 Add2(ref Unsafe.Add(ref d, 7 * outStride), a70, a71);
             }
-            for (; r + 4 <= m; r += 4)
+            for (; o < opad; o += 16)
             {
-                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
-                Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
-                for (int i = 0; i < n; i++)
+                ref float wp = ref Unsafe.Add(ref wt, o * Kfull);   // the last panel, [Kfull, 16]
+                ref float x = ref tile;
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                for (int i = 0; i < nb; i++)
                 {
-                    ref float w = ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 32);
-                    var w0 = Vector512.LoadUnsafe(ref w);
-                    var w1 = Vector512.LoadUnsafe(ref w, 16);
-                    ref float x = ref Unsafe.Add(ref c0, i);
-                    var x0 = Vector512.Create(x);
-                    a00 = Vector512.FusedMultiplyAdd(x0, w0, a00); a01 = Vector512.FusedMultiplyAdd(x0, w1, a01);
-                    var x1 = Vector512.Create(Unsafe.Add(ref x, colStride));
-                    a10 = Vector512.FusedMultiplyAdd(x1, w0, a10); a11 = Vector512.FusedMultiplyAdd(x1, w1, a11);
-                    var x2 = Vector512.Create(Unsafe.Add(ref x, 2 * colStride));
-                    a20 = Vector512.FusedMultiplyAdd(x2, w0, a20); a21 = Vector512.FusedMultiplyAdd(x2, w1, a21);
-                    var x3 = Vector512.Create(Unsafe.Add(ref x, 3 * colStride));
-                    a30 = Vector512.FusedMultiplyAdd(x3, w0, a30); a31 = Vector512.FusedMultiplyAdd(x3, w1, a31);
+                    var w0 = Vector512.LoadUnsafe(ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 16));
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(x), w0, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 1)), w0, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 2)), w0, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 3)), w0, a3);
+                    a4 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 4)), w0, a4);
+                    a5 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 5)), w0, a5);
+                    a6 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 6)), w0, a6);
+                    a7 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref x, 7)), w0, a7);
+                    x = ref Unsafe.Add(ref x, TileRows);
                 }
                 ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
-                Add2(ref d, a00, a01);
-                Add2(ref Unsafe.Add(ref d, outStride), a10, a11);
-                Add2(ref Unsafe.Add(ref d, 2 * outStride), a20, a21);
-                Add2(ref Unsafe.Add(ref d, 3 * outStride), a30, a31);
-            }
-            for (; r < m; r++)
-            {
-                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
-                Vector512<float> a00 = default, a01 = default;
-                for (int i = 0; i < n; i++)
-                {
-                    ref float w = ref Unsafe.Add(ref wp, Unsafe.Add(ref kr, i) * 32);
-                    var x0 = Vector512.Create(Unsafe.Add(ref c0, i));
-                    a00 = Vector512.FusedMultiplyAdd(x0, Vector512.LoadUnsafe(ref w), a00);
-                    a01 = Vector512.FusedMultiplyAdd(x0, Vector512.LoadUnsafe(ref w, 16), a01);
-                }
-                Add2(ref Unsafe.Add(ref orf, r * outStride + o), a00, a01);
+                Add1(ref d, a0);
+                Add1(ref Unsafe.Add(ref d, outStride), a1);
+                Add1(ref Unsafe.Add(ref d, 2 * outStride), a2);
+                Add1(ref Unsafe.Add(ref d, 3 * outStride), a3);
+                Add1(ref Unsafe.Add(ref d, 4 * outStride), a4);
+                Add1(ref Unsafe.Add(ref d, 5 * outStride), a5);
+                Add1(ref Unsafe.Add(ref d, 6 * outStride), a6);
+                Add1(ref Unsafe.Add(ref d, 7 * outStride), a7);
             }
         }
-        for (; o < opad; o += 16)
-            for (int r = 0; r < m; r++)
-            {
-                ref float c0 = ref Unsafe.Add(ref cr, r * colStride);
-                Vector512<float> a0 = default;
-                for (int i = 0; i < n; i++)
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(Unsafe.Add(ref c0, i)), Vector512.LoadUnsafe(ref wt, (nuint)(o * Kfull + Unsafe.Add(ref kr, i) * 16)), a0);
-                ref float d = ref Unsafe.Add(ref orf, r * outStride + o);
-                (Vector512.LoadUnsafe(ref d) + a0).StoreUnsafe(ref d);
-            }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Add1(ref float d, Vector512<float> a0) => (Vector512.LoadUnsafe(ref d) + a0).StoreUnsafe(ref d);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Add2(ref float d, Vector512<float> a0, Vector512<float> a1)

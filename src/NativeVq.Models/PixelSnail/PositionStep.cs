@@ -17,16 +17,20 @@ internal sealed class PositionStep
     /// <summary>The positional background bg[0/1] at q.</summary>
     public float Bg0, Bg1;
     public readonly float[] Cur, Inp, Cat, Hid, Y, Y2, Att, Qv, G, Sig, Cols, Row;
+    /// <summary>The packed operand of <see cref="PositionConv.ApplyPacked"/> (tiles of 8 rows, term-major inside a tile).</summary>
+    public readonly float[] Pack;
     public readonly int[] Ks, Ident;
 
     public PositionStep(int h, int w, int lanes, int wide, int maxK)
     {
         H = h; W = w; HW = h * w; Lanes = lanes; Wide = wide;
         Rows = new int[lanes];
-        float[] Scratch() => new float[lanes * wide];
+        int padded = PositionConv.PaddedRows(lanes);   // products write whole 8-row tiles
+        float[] Scratch() => new float[padded * wide];
         Cur = Scratch(); Inp = Scratch(); Cat = Scratch(); Hid = Scratch(); Y = Scratch(); Y2 = Scratch();
         Att = Scratch(); Qv = Scratch(); G = Scratch(); Sig = Scratch();
         Cols = new float[lanes * Math.Max(maxK, wide)];
+        Pack = new float[padded * Math.Max(maxK, wide)];
         Ks = new int[maxK];
         Ident = Enumerable.Range(0, maxK).ToArray();
         Row = new float[HW];
@@ -42,7 +46,7 @@ internal sealed class PositionStep
     public void Apply1x1(PositionConv cv, float[] src, float[] outs)
     {
         for (int r = 0; r < M; r++) src.AsSpan(r * Wide, cv.Cin).CopyTo(Cols.AsSpan(r * cv.Cin, cv.Cin));
-        cv.Apply(Ident.AsSpan(0, cv.Cin), Cols, cv.Cin, M, outs, Wide);
+        cv.Apply(Ident.AsSpan(0, cv.Cin), Cols, cv.Cin, M, outs, Wide, Pack);
     }
 
     /// <summary>x[r, c] = x + y[r, c]·σ(y[r, ch + c]) — GLU then the residual add, with the batch kernel's sigmoid path.</summary>
