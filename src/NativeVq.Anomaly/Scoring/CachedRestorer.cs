@@ -149,7 +149,7 @@ public sealed class CachedRestorer : IRestorer
                 active[m++] = l;
             }
             if (m == 0) continue;
-            net.Advance(q, active.AsSpan(0, m));
+            net.Advance(q, active.AsSpan(0, m), logits: draw);
             evaluated += m;
             if (!draw) continue;
             net.Logits(logits);

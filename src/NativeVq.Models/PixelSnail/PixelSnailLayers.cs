@@ -259,8 +259,11 @@ public sealed class PixelSnailStage : Module
     /// <summary>
     /// <see cref="Forward"/> at position s.Q for the active rows of s.Cur [row, s.Wide] (C channels, in place), with
     /// the background s.Bg0/s.Bg1 at q, reading earlier positions from the caches of <see cref="NewCaches"/>.
+    /// With <paramref name="output"/> false only what later positions read is computed (the res blocks' rings, the
+    /// attention keys/values): the query, attention read-out and output res block are skipped and s.Cur is left
+    /// undefined.
     /// </summary>
-    internal void ForwardAt(PositionStep s, (PositionCache[] Res, AttentionCache? Attention) caches, int c)
+    internal void ForwardAt(PositionStep s, (PositionCache[] Res, AttentionCache? Attention) caches, int c, bool output = true)
     {
         for (int r = 0; r < s.M; r++) s.Cur.AsSpan(r * s.Wide, c).CopyTo(s.Inp.AsSpan(r * s.Wide, c));
         for (int i = 0; i < _res.Count; i++) _res[i].ForwardAt(s, caches.Res[i], s.Cur, c);
@@ -276,6 +279,7 @@ public sealed class PixelSnailStage : Module
         }
         _keyRes!.ForwardAt(s, null, s.Cat, ck);   // s.Cat becomes the key
         _attn.CacheKeyAt(s, caches.Attention!, s.Cat);
+        if (!output) return;
         for (int r = 0; r < s.M; r++)
         {
             var cat = s.Cat.AsSpan(r * s.Wide, cq);

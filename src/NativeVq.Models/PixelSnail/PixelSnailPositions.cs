@@ -69,8 +69,13 @@ public sealed class PixelSnailPositions
     /// <summary>Lanes evaluated by the last <see cref="Advance"/>, in the order of the rows of <see cref="Logits"/>.</summary>
     public ReadOnlySpan<int> ActiveLanes => _s.Rows.AsSpan(0, _s.M);
 
-    /// <summary>Evaluates every layer at position q for the listed lanes (ascending, no repeats).</summary>
-    public void Advance(int q, ReadOnlySpan<int> lanes)
+    /// <summary>
+    /// Evaluates every layer at position q for the listed lanes (ascending, no repeats). With
+    /// <paramref name="logits"/> false the caller will not ask for <see cref="Logits"/> at q: the last stage's
+    /// query, attention read-out and output res block are skipped there (nothing at a later position reads them —
+    /// later positions read only the caches: ring rows and attention keys/values, which are still written).
+    /// </summary>
+    public void Advance(int q, ReadOnlySpan<int> lanes, bool logits = true)
     {
         var s = _s;
         if ((uint)q >= (uint)s.HW) throw new ArgumentOutOfRangeException(nameof(q));
@@ -82,9 +87,13 @@ public sealed class PixelSnailPositions
         s.Bg0 = _bg[q];
         s.Bg1 = _bg[s.HW + q];
         StemAt();
-        for (int i = 0; i < _caches.Length; i++) _model.Stages[i].ForwardAt(s, _caches[i], _c);
+        for (int i = 0; i < _caches.Length; i++) _model.Stages[i].ForwardAt(s, _caches[i], _c, output: logits || i < _caches.Length - 1);
+        _hasOutput = logits;
+        if (!logits) return;
         for (int r = 0; r < s.M; r++) s.Cur.AsSpan(r * s.Wide, _c).CopyTo(_final.AsSpan(r * s.Wide, _c));
     }
+
+    private bool _hasOutput;
 
     /// <summary>
     /// Logits [row, K] at the position last advanced for its active lanes (row r = <see cref="ActiveLanes"/>[r]):
@@ -92,6 +101,7 @@ public sealed class PixelSnailPositions
     /// </summary>
     public void Logits(float[] logits)
     {
+        if (!_hasOutput) throw new InvalidOperationException("Logits after Advance(q, lanes, logits: false): the last stage's output was not computed");
         var s = _s;
         s.EluRows(_final, _c);
         _model.OutAt.Apply(s.Ident.AsSpan(0, _c), s.Cols, _c, s.M, s.Y, s.Wide, s.Pack);

@@ -45,8 +45,7 @@ internal sealed class PositionStep
     /// <summary>A 1×1 conv / linear layer on the active rows of src [row, Wide] (first cv.Cin channels) into outs.</summary>
     public void Apply1x1(PositionConv cv, float[] src, float[] outs)
     {
-        for (int r = 0; r < M; r++) src.AsSpan(r * Wide, cv.Cin).CopyTo(Cols.AsSpan(r * cv.Cin, cv.Cin));
-        cv.Apply(Ident.AsSpan(0, cv.Cin), Cols, cv.Cin, M, outs, Wide, Pack);
+        cv.Apply(Ident.AsSpan(0, cv.Cin), src, Wide, M, outs, Wide, Pack);   // packed straight from the rows
     }
 
     /// <summary>x[r, c] = x + y[r, c]·σ(y[r, ch + c]) — GLU then the residual add, with the batch kernel's sigmoid path.</summary>
