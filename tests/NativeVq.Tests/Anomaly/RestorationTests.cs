@@ -103,6 +103,50 @@ public sealed class RestorationTests
     }
 
     /// <summary>
+    /// More lanes than one 8-row register tile (11 of 12 lanes active, so one full tile and one padded one), C = 20
+    /// (the masked convs' 8×8 transposed gather plus its scalar channel tail), and the last stage's output skipped at
+    /// positions without logits: the logits that are asked for are still bitwise the batch logits, and asking after
+    /// a skipped position is refused.
+    /// </summary>
+    [Fact]
+    public void PackedTilesAndSkippedOutputsKeepBatchLogits()
+    {
+        var cfg = new PixelSnailConfig { Codes = 10, Height = 6, Width = 5, Channels = 20, Blocks = 2, ResBlocks = 2, KeyDim = 8, ValueDim = 136, Heads = 1 };
+        var prior = new PixelSnail(Cpu, cfg, 77);
+        int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = 12;
+        var codes = RandomCodes(lanes * hw, k, 78);
+        float[] batched;
+        using (Autograd.NoGrad())
+        using (var scope = new TensorScope())
+        {
+            prior.Eval();
+            batched = prior.Logits(Tensor.FromArray(Cpu, codes, lanes, cfg.Height, cfg.Width)).ToArray();
+        }
+        var net = new PixelSnailPositions(prior, lanes);
+        codes.CopyTo(net.Codes, 0);
+        var active = Enumerable.Range(0, lanes).Where(l => l != 4).ToArray();
+        var logits = new float[lanes * k];
+        for (int q = 0; q < hw; q++)
+        {
+            bool ask = q % 3 == 2 || q == hw - 1;
+            net.Advance(q, active, logits: ask);
+            if (!ask)
+            {
+                Assert.Throws<InvalidOperationException>(() => net.Logits(logits));
+                continue;
+            }
+            net.Logits(logits);
+            for (int r = 0; r < active.Length; r++)
+                for (int c = 0; c < k; c++)
+                {
+                    int l = active[r];
+                    Assert.True(BitConverter.SingleToInt32Bits(logits[r * k + c]) == BitConverter.SingleToInt32Bits(batched[(l * k + c) * hw + q]),
+                        $"lane {l} position {q} code {c}: {logits[r * k + c]:R} vs batch {batched[(l * k + c) * hw + q]:R}");
+                }
+        }
+    }
+
+    /// <summary>
     /// Restorations at the real-size grids (16x16 and a non-square 8x12, several images batched into one run and
     /// split across threads) draw exactly the naive loop's codes.
     /// </summary>
