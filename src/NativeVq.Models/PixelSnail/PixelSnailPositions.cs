@@ -22,6 +22,8 @@ public sealed class PixelSnailPositions
     private readonly (PositionCache[] Res, AttentionCache? Attention)[] _caches;
     private readonly float[] _bg, _final;
     private readonly int _c, _k;
+    /// <summary>The last <see cref="Advance"/> computed the last stage's output (<see cref="Logits"/> may be asked).</summary>
+    private bool _hasOutput;
 
     public PixelSnailPositions(PixelSnail model, int lanes)
     {
@@ -92,8 +94,6 @@ public sealed class PixelSnailPositions
         if (!logits) return;
         for (int r = 0; r < s.M; r++) s.Cur.AsSpan(r * s.Wide, _c).CopyTo(_final.AsSpan(r * s.Wide, _c));
     }
-
-    private bool _hasOutput;
 
     /// <summary>
     /// Logits [row, K] at the position last advanced for its active lanes (row r = <see cref="ActiveLanes"/>[r]):
