@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace NativeVq.Kernels;
@@ -10,8 +11,11 @@ namespace NativeVq.Kernels;
 /// </summary>
 public static class ConvKernels
 {
-    /// <summary>One thread per output y[n,o,oi,oj]: Σ_{c,u,v} w[o,c,u,v]·x[n,c,oi·sh−pt+u, oj·sw−pl+v]. Overwrites.</summary>
-    public static void Forward(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeom g)
+    /// <summary>
+    /// One thread per output y[n,o,oi,oj] = act(Σ_{c,u,v} w[o,c,u,v]·x[n,c,oi·sh−pt+u, oj·sw−pl+v] (+ bias[o] when
+    /// hasBias)): the sum, then the epilogue (<see cref="Activate"/>) in the store. Overwrites.
+    /// </summary>
+    public static void Forward(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int hasBias, int act, float slope, ArrayView<float> y, ConvGeom g)
     {
         int oj = index % g.Wout, t = index / g.Wout;
         int oi = t % g.Hout; t /= g.Hout;
@@ -33,7 +37,37 @@ public static class ConvKernels
                 }
             }
         }
-        y[index] = acc;
+        y[index] = Activate(hasBias != 0 ? acc + bias[o] : acc, act, slope);
+    }
+
+    /// <summary>
+    /// The conv epilogue's activation by code (<see cref="ConvEpilogue.Code"/>): 0 none, 1 ReLU, 2 LeakyReLU(slope),
+    /// 3 ELU — the formulas of ElementwiseKernels and LeakyReluKernels, so fused equals unfused.
+    /// </summary>
+    internal static float Activate(float v, int act, float slope)
+    {
+        if (act == 1) return v > 0f ? v : 0f;
+        if (act == 2) return v > 0f ? v : v * slope;
+        if (act == 3) return v > 0f ? v : XMath.Exp(v) - 1f;
+        return v;
+    }
+
+    /// <summary>y[i] = act(y[i] + bias[(i / hw) % c]) in place (bias read only when hasBias): the epilogue as its own pass.</summary>
+    public static void BiasActivation(Index1D i, ArrayView<float> y, ArrayView<float> bias, int hasBias, int c, int hw, int act, float slope)
+    {
+        float v = y[i];
+        y[i] = Activate(hasBias != 0 ? v + bias[(i / hw) % c] : v, act, slope);
+    }
+
+    /// <summary>dz[i] = 0 + act'·dy[i] with the derivative read from the epilogue's output y (CPU twin: CpuConvEpilogue.Backward).</summary>
+    public static void ActivationBackward(Index1D i, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dz, int act, float slope)
+    {
+        float v = y[i], g = dy[i];
+        float d = g;
+        if (act == 1) d = v > 0f ? g : 0f;
+        else if (act == 2) d = v > 0f ? g : g * slope;
+        else if (act == 3) d = v > 0f ? g : g * (v + 1f);
+        dz[i] = 0f + d;
     }
 
     /// <summary>
@@ -93,20 +127,45 @@ public static class ConvKernels
 
 public sealed partial class IlgpuBackend
 {
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>? _convForward;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, ArrayView<float>, ConvGeom>? _convForward;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, float>? _biasActivation;
+    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _activationBackward;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>? _convBackwardInput;
     private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>? _convBackwardWeight;
 
     protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor y, in ConvGeom g)
+        => ConvForwardEpilogue(x, w, null, y, g, ConvEpilogue.None);
+
+    /// <summary>Both conv kernels (tiled on cuda, direct otherwise) add the bias and apply the activation in their store.</summary>
+    protected override bool Conv2dForwardEpilogueCore(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, ConvEpilogue epilogue)
     {
-        if (g.OutputSize == 0 || (UseTiledGemm && ConvForwardTiled(x, w, null, y, g, GemmTile))) return;
-        _convForward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>(ConvKernels.Forward);
-        _convForward(g.OutputSize, F(x), F(w), F(y), g);
+        ConvForwardEpilogue(x, w, bias, y, g, epilogue);
+        return true;
     }
 
-    /// <summary>On cuda the tiled forward adds the bias in its store (one pass over y instead of two).</summary>
-    protected override bool Conv2dForwardBiasCore(Tensor x, Tensor w, Tensor bias, Tensor y, in ConvGeom g)
-        => UseTiledGemm && (g.OutputSize == 0 || ConvForwardTiled(x, w, bias, y, g, GemmTile));
+    private void ConvForwardEpilogue(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, ConvEpilogue epilogue)
+    {
+        if (g.OutputSize == 0 || (UseTiledGemm && ConvForwardTiled(x, w, bias, y, g, GemmTile, epilogue))) return;
+        _convForward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, ArrayView<float>, ConvGeom>(ConvKernels.Forward);
+        // Without a bias the kernel never reads that argument; y's view stands in for it.
+        _convForward(g.OutputSize, F(x), F(w), bias is null ? F(y) : F(bias), bias is null ? 0 : 1, epilogue.Code, epilogue.Slope, F(y), g);
+    }
+
+    protected override void BiasActivationCore(Tensor y, Tensor? bias, int n, int c, int hw, ConvEpilogue epilogue)
+    {
+        if (y.Numel == 0) return;
+        _biasActivation ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, float>(ConvKernels.BiasActivation);
+        _biasActivation(y.Numel, F(y), bias is null ? F(y) : F(bias), bias is null ? 0 : 1, c, hw, epilogue.Code, epilogue.Slope);
+    }
+
+    /// <summary>dz = act'·dy elementwise; the bias gradient is left to ChannelSum (its grouped kernel is already one pass).</summary>
+    protected override bool ActivationBackwardCore(Tensor y, Tensor dy, Tensor dz, Tensor? dbias, int n, int c, int hw, ConvEpilogue epilogue)
+    {
+        if (y.Numel == 0) return false;
+        _activationBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(ConvKernels.ActivationBackward);
+        _activationBackward(y.Numel, F(y), F(dy), F(dz), epilogue.Code, epilogue.Slope);
+        return false;
+    }
 
     protected override void Conv2dBackwardInputCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
     {

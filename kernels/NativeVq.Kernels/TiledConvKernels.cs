@@ -15,10 +15,11 @@ public static class TiledConvKernels
     /// <summary>
     /// Forward: per image, Y[o, p] = Σ_k W[o, k]·X_col[k, p] with M = Cout, N = Hout·Wout, K = Cin·KH·KW; the
     /// X_col tile is gathered from x straight into shared memory (zero outside the image). Overwrites y, adding bias[o]
-    /// in the store when hasBias is 1 (bias is not read otherwise). Grid: (ceil(N/BN), ceil(Cout/BM), images).
+    /// in the store when hasBias is 1 (bias is not read otherwise), then the activation <paramref name="act"/>
+    /// (<see cref="ConvKernels.Activate"/>: 0 none, 1 ReLU, 2 LeakyReLU(slope), 3 ELU). Grid: (ceil(N/BN), ceil(Cout/BM), images).
     /// </summary>
     [GroupedKernel]
-    public static void Forward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int hasBias, ArrayView<float> y, ConvGeom g, TiledGemmKernels.Tile t)
+    public static void Forward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, int hasBias, int act, float slope, ArrayView<float> y, ConvGeom g, TiledGemmKernels.Tile t)
     {
         var @as = SharedMemory.Allocate<float>(TileCore.SharedA);
         var bs = SharedMemory.Allocate<float>(TileCore.SharedB);
@@ -27,7 +28,7 @@ public static class TiledConvKernels
         int m = g.Cout, n = g.Hout * g.Wout, kdim = g.Cin * g.KH * g.KW;
         var acc = default(MicroTile);
         TileCore.Product(ref acc, @as, bs, new Weights(w, m, kdim), true, new Im2Col(x, g, img), false, row0, col0, 0, kdim, t);
-        acc.Store(new BiasedOutput(y, img * m * n, m, n, bias, hasBias), row0 + ty, col0 + tx, t.TX, t.TY);
+        acc.Store(new BiasedOutput(y, img * m * n, m, n, bias, hasBias, act, slope), row0 + ty, col0 + tx, t.TX, t.TY);
     }
 
     /// <summary>
@@ -159,12 +160,12 @@ public static class TiledConvKernels
         public void Put(int i, int j, float v) { if (i < m && j < n) d[offset + i * n + j] = v; }
     }
 
-    /// <summary>y[offset + o·n + p] = v (+ bias[o] when hasBias): the forward's epilogue.</summary>
-    private readonly struct BiasedOutput(ArrayView<float> y, int offset, int m, int n, ArrayView<float> bias, int hasBias) : ITileSink
+    /// <summary>y[offset + o·n + p] = act(v (+ bias[o] when hasBias)): the forward's epilogue.</summary>
+    private readonly struct BiasedOutput(ArrayView<float> y, int offset, int m, int n, ArrayView<float> bias, int hasBias, int act, float slope) : ITileSink
     {
         public void Put(int i, int j, float v)
         {
-            if (i < m && j < n) y[offset + i * n + j] = hasBias != 0 ? v + bias[i] : v;
+            if (i < m && j < n) y[offset + i * n + j] = ConvKernels.Activate(hasBias != 0 ? v + bias[i] : v, act, slope);
         }
     }
 
@@ -177,17 +178,21 @@ public static class TiledConvKernels
 
 public sealed partial class IlgpuBackend
 {
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>? _convForwardTiled;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>? _convForwardTiled;
 
-    /// <summary>Tiled conv forward, with the bias in its epilogue when given; false (nothing launched) when the grid exceeds the device's limits.</summary>
-    internal bool ConvForwardTiled(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, TiledGemmKernels.Tile t)
+    /// <summary>
+    /// Tiled conv forward, with the bias and activation in its epilogue when given; false (nothing launched) when the
+    /// grid exceeds the device's limits.
+    /// </summary>
+    internal bool ConvForwardTiled(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, TiledGemmKernels.Tile t, ConvEpilogue epilogue = default)
     {
         var grid = new Index3D((g.Hout * g.Wout + t.BN - 1) / t.BN, (g.Cout + t.BM - 1) / t.BM, g.N);
         if (!FitsGrid(grid, t)) return false;
         if (g.OutputSize == 0) return true;
-        _convForwardTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>(TiledConvKernels.Forward);
+        _convForwardTiled ??= Accelerator.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, float, ArrayView<float>, ConvGeom, TiledGemmKernels.Tile>(TiledConvKernels.Forward);
         // Without a bias the kernel never reads that argument; y's view stands in for it.
-        _convForwardTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(x), F(w), bias is null ? F(y) : F(bias), bias is null ? 0 : 1, F(y), g, t);
+        _convForwardTiled(new KernelConfig(grid, new Index3D(t.Threads, 1, 1)), F(x), F(w), bias is null ? F(y) : F(bias), bias is null ? 0 : 1,
+            epilogue.Code, epilogue.Slope, F(y), g, t);
         return true;
     }
 

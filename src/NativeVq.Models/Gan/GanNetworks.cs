@@ -62,11 +62,8 @@ public abstract class GanDownNet : Module
     public Tensor Features(Tensor x)
     {
         foreach (var (conv, bn) in _layers)
-        {
-            x = conv.Forward(x);
-            if (bn is not null) x = bn.Forward(x);
-            x = F.LeakyRelu(x, _slope);
-        }
+            // Without BatchNorm between them, conv and LeakyReLU are one fused op (ConvEpilogue; same values).
+            x = bn is null ? conv.Forward(x, ConvEpilogue.LeakyRelu(_slope)) : F.LeakyRelu(bn.Forward(conv.Forward(x)), _slope);
         return x;
     }
 

@@ -42,7 +42,9 @@ public sealed class Vae : Module
     /// <summary>x [N, C, S, S] in [-1, 1] → μ, log σ² [N, Latent].</summary>
     public (Tensor Mu, Tensor LogVar) Encode(Tensor x)
     {
-        var h = F.Relu(_e3.Forward(F.Relu(_e2.Forward(F.Relu(_e1.Forward(x))))));
+        // conv → bias → ReLU as one fused op per layer (ConvEpilogue): the same values as F.Relu(conv(x)), in one pass.
+        var relu = ConvEpilogue.Relu;
+        var h = _e3.Forward(_e2.Forward(_e1.Forward(x, relu), relu), relu);
         var flat = F.Reshape(h, x.Dim(0), Config.FlatFeatures);
         return (_mu.Forward(flat), _logVar.Forward(flat));
     }
@@ -52,7 +54,7 @@ public sealed class Vae : Module
     {
         int g = Config.GridSize;
         var h = F.Relu(F.Reshape(_fromZ.Forward(z), z.Dim(0), Config.Channels, g, g));
-        return _d3.Forward(F.Relu(_d2.Forward(F.Relu(_d1.Forward(h)))));
+        return _d3.Forward(_d2.Forward(_d1.Forward(h, ConvEpilogue.Relu), ConvEpilogue.Relu));
     }
 
     /// <summary>z = μ + exp(½·log σ²)·ε with ε ~ N(0, I) drawn from <paramref name="rng"/> on the host (so it is seeded and resumable on every backend).</summary>

@@ -47,28 +47,100 @@ public readonly record struct ConvGeom(
         => $"conv[{N},{Cin},{H},{W}]->[{N},{Cout},{Hout},{Wout}] k{KH}x{KW} s{StrideH},{StrideW} p(top {PadTop}, left {PadLeft})";
 }
 
+/// <summary>The activation a conv applies in its epilogue (after the bias).</summary>
+public enum ConvActivation { None, Relu, LeakyRelu, Elu }
+
+/// <summary>
+/// What a conv does to each output element after the GEMM: y = act(acc + bias[o]). Relu, LeakyRelu(slope) and Elu
+/// (alpha 1) compute exactly what F.Relu, F.LeakyRelu and F.Elu compute, so a fused layer equals the unfused
+/// composition bit for bit. Backward needs only y: act'(x) is read from y (y &gt; 0 exactly where x &gt; 0 for these
+/// three, given slope ≥ 0; ELU's e^x = y + 1), so the pre-activation is never stored.
+/// </summary>
+public readonly record struct ConvEpilogue
+{
+    public ConvEpilogue(ConvActivation activation, float slope = 0f)
+    {
+        if (!Enum.IsDefined(activation)) throw new ArgumentOutOfRangeException(nameof(activation));
+        if (activation == ConvActivation.LeakyRelu && !(slope >= 0f && float.IsFinite(slope)))
+            throw new ArgumentException($"conv epilogue: LeakyReLU slope must be finite and ≥ 0 (its sign is read back from y), got {slope}");
+        Activation = activation;
+        Slope = activation == ConvActivation.LeakyRelu ? slope : 0f;
+    }
+
+    public ConvActivation Activation { get; }
+    /// <summary>LeakyReLU's negative slope (0 for the other activations).</summary>
+    public float Slope { get; }
+
+    public static ConvEpilogue None => default;
+    public static ConvEpilogue Relu => new(ConvActivation.Relu);
+    public static ConvEpilogue Elu => new(ConvActivation.Elu);
+    public static ConvEpilogue LeakyRelu(float slope) => new(ConvActivation.LeakyRelu, slope);
+
+    /// <summary>The activation as the int code kernels take (0 none, 1 ReLU, 2 LeakyReLU, 3 ELU).</summary>
+    public int Code => (int)Activation;
+
+    public override string ToString() => Activation == ConvActivation.LeakyRelu ? $"leaky_relu({Slope})" : Activation.ToString().ToLowerInvariant();
+}
+
 // Convolution kernels (conv2d and, as its adjoint, conv_transpose2d). x [N,Cin,H,W], w [Cout,Cin,KH,KW],
 // y [N,Cout,Hout,Wout]. conv_transpose2d reuses these three with the roles of x and y swapped.
 public abstract partial class Backend
 {
     /// <summary>y = conv(x, w) (+ bias[o]); overwrites y.</summary>
     public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g)
+        => Conv2dForward(x, w, bias, y, g, ConvEpilogue.None);
+
+    /// <summary>
+    /// y = act(conv(x, w) + bias[o]); overwrites y. A backend that has the epilogue in its kernel's store applies it
+    /// there; otherwise one in-place <see cref="BiasActivation"/> pass follows the conv (same values either way).
+    /// </summary>
+    public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, ConvEpilogue epilogue)
     {
         CheckConv(g, x, w, y, "conv2d");
+        bool hasEpilogue = bias is not null || epilogue.Activation != ConvActivation.None;
         bool fused = false;
         using (Profiler.Kernel(this, "conv2d", g.Flops, g.Bytes, x, w, y))
         {
-            fused = bias is not null && Conv2dForwardBiasCore(x, w, bias, y, g);
+            fused = hasEpilogue && Conv2dForwardEpilogueCore(x, w, bias, y, g, epilogue);
             if (!fused) Conv2dForwardCore(x, w, y, g);
         }
-        if (bias is not null && !fused) AddChannelBias(bias, y, g.N, g.Cout, g.Hout * g.Wout);
+        if (!hasEpilogue || fused) return;
+        if (epilogue.Activation == ConvActivation.None) AddChannelBias(bias!, y, g.N, g.Cout, g.Hout * g.Wout);
+        else BiasActivation(y, bias, g.N, g.Cout, g.Hout * g.Wout, epilogue);
     }
 
     /// <summary>
-    /// y = conv(x, w) + bias[o] in one kernel (the bias added in the store epilogue, the same fl(acc + b) as a separate
-    /// pass); false when this backend has no such kernel here, and then nothing was launched.
+    /// y = act(conv(x, w) + bias[o]) in one kernel (the epilogue in the store, the same float operations as the
+    /// separate passes); false when this backend has no such kernel here, and then nothing was launched.
     /// </summary>
-    protected virtual bool Conv2dForwardBiasCore(Tensor x, Tensor w, Tensor bias, Tensor y, in ConvGeom g) => false;
+    protected virtual bool Conv2dForwardEpilogueCore(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, ConvEpilogue epilogue) => false;
+
+    /// <summary>y[n,c,p] = act(y[n,c,p] + bias[c]) in place (bias optional): the epilogue as its own pass.</summary>
+    public void BiasActivation(Tensor y, Tensor? bias, int n, int c, int hw, ConvEpilogue epilogue)
+    {
+        if (y.Numel != (long)n * c * hw || (bias is not null && bias.Numel != c))
+            throw new ArgumentException($"bias_activation: y {ShapeUtil.Format(y.Shape)} / bias do not match [{n},{c},{hw}]");
+        using var _ = Profiler.Kernel(this, "bias_activation", 2.0 * y.Numel, 8.0 * y.Numel, y);
+        BiasActivationCore(y, bias, n, c, hw, epilogue);
+    }
+
+    /// <summary>
+    /// The epilogue's backward: dz = act'(·)·dy (overwrites dz; the derivative read from the epilogue's output y) and,
+    /// when <paramref name="dbias"/> is given, dbias[c] += Σ_(n,p) dz[n,c,p] in ChannelSum's order (same bits).
+    /// </summary>
+    public void ActivationBackward(Tensor y, Tensor dy, Tensor dz, Tensor? dbias, int n, int c, int hw, ConvEpilogue epilogue)
+    {
+        if (y.Numel != (long)n * c * hw || dy.Numel != y.Numel || dz.Numel != y.Numel || (dbias is not null && dbias.Numel != c))
+            throw new ArgumentException($"activation_backward: tensors do not match [{n},{c},{hw}]");
+        using (Profiler.Kernel(this, "activation_backward", 2.0 * y.Numel, 12.0 * y.Numel, y))
+            if (ActivationBackwardCore(y, dy, dz, dbias, n, c, hw, epilogue)) return;
+        if (dbias is not null) ChannelSum(dz, dbias, n, c, hw);
+    }
+
+    protected abstract void BiasActivationCore(Tensor y, Tensor? bias, int n, int c, int hw, ConvEpilogue epilogue);
+
+    /// <summary>dz = act'·dy; returns true when it also summed dz into dbias (the caller runs ChannelSum otherwise).</summary>
+    protected abstract bool ActivationBackwardCore(Tensor y, Tensor dy, Tensor dz, Tensor? dbias, int n, int c, int hw, ConvEpilogue epilogue);
 
     /// <summary>dx += convᵀ(dy, w): the input gradient (also conv_transpose2d's forward). Accumulates.</summary>
     public void Conv2dBackwardInput(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)

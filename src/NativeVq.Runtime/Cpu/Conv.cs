@@ -86,16 +86,20 @@ public static class CpuConv
         else for (int img = 0; img < nb; img++) Im2Col(x, (n0 + img) * xs, col, img * hwo, nb * hwo, g);
     }
 
-    /// <summary>y = conv(x, w), overwriting y (bias is added by the caller).</summary>
-    public static void Forward(float[] x, float[] w, float[] y, ConvGeom g)
+    /// <summary>
+    /// y = act(conv(x, w) + bias[o]), overwriting y. The epilogue (<see cref="CpuConvEpilogue"/>) runs on each block
+    /// of y right after the GEMM wrote it, while it is still in cache, instead of two more passes over y.
+    /// </summary>
+    public static void Forward(float[] x, float[] w, float[] y, ConvGeom g, float[]? bias = null, ConvEpilogue ep = default)
     {
-        if (CpuConvGemm.Supports(g)) CpuConvGemm.Forward(x, w, y, g);
-        else ForwardIm2Col(x, w, y, g);
+        if (CpuConvGemm.Supports(g)) CpuConvGemm.Forward(x, w, y, g, bias: bias, epilogue: ep);
+        else ForwardIm2Col(x, w, y, g, bias, ep);
     }
 
     /// <summary>The im2col + GEMM forward: any geometry (and the reference the implicit GEMM is tested against).</summary>
-    internal static void ForwardIm2Col(float[] x, float[] w, float[] y, ConvGeom g)
+    internal static void ForwardIm2Col(float[] x, float[] w, float[] y, ConvGeom g, float[]? bias = null, ConvEpilogue ep = default)
     {
+        bool epilogue = CpuConvEpilogue.Active(bias, ep);
         int hwo = g.Hout * g.Wout, ckk = g.Ckk, xs = g.Cin * g.H * g.W, ys = g.Cout * hwo;
         int nbMax = ChunkImages(g.N, hwo);
         ForChunks(g.N, nbMax, (n0, n1, _, outer) =>
@@ -110,14 +114,15 @@ public static class CpuConv
                 Columns(x, n0, nb, col, g);
                 b = col.AsSpan(0, ckk * cols);
             }
-            if (nb == 1)
+            if (nb == 1) CpuGemm.Sgemm(spec, w.AsSpan(0, g.WeightSize), b, y.AsSpan(n0 * ys, ys), parallel: !outer);
+            else
             {
-                CpuGemm.Sgemm(spec, w.AsSpan(0, g.WeightSize), b, y.AsSpan(n0 * ys, ys), parallel: !outer);
-                return;
+                var tmp = Buf(ref _tmp, g.Cout * cols);
+                CpuGemm.Sgemm(spec, w.AsSpan(0, g.WeightSize), b, tmp.AsSpan(0, g.Cout * cols), parallel: !outer);
+                Scatter(tmp, g.Cout, hwo, nb, y, n0 * ys, ys, add: false);
             }
-            var tmp = Buf(ref _tmp, g.Cout * cols);
-            CpuGemm.Sgemm(spec, w.AsSpan(0, g.WeightSize), b, tmp.AsSpan(0, g.Cout * cols), parallel: !outer);
-            Scatter(tmp, g.Cout, hwo, nb, y, n0 * ys, ys, add: false);
+            if (epilogue)
+                for (int img = n0; img < n1; img++) CpuConvEpilogue.ApplyImage(y, img, g.Cout, hwo, 0, hwo, bias, ep);
         });
     }
 

@@ -27,9 +27,13 @@ internal static unsafe class CpuConvGemm
 
     public static bool Supports(in ConvGeom g) => Avx2.IsSupported && g.Hout * g.Wout % CpuGemm.NR == 0 && g.Ckk > 0;
 
-    /// <summary>y = conv(x, w) (overwrite), or y += conv(x, w) with <paramref name="accumulate"/>.</summary>
-    public static void Forward(float[] x, float[] w, float[] y, ConvGeom g, bool accumulate = false)
+    /// <summary>
+    /// y = act(conv(x, w) + bias) (overwrite; the epilogue applied to each NR-column panel of y as soon as its last K
+    /// block is stored, while it is in L1), or y += conv(x, w) with <paramref name="accumulate"/> (no epilogue).
+    /// </summary>
+    public static void Forward(float[] x, float[] w, float[] y, ConvGeom g, bool accumulate = false, float[]? bias = null, ConvEpilogue epilogue = default)
     {
+        if (accumulate && CpuConvEpilogue.Active(bias, epilogue)) throw new ArgumentException("conv: an epilogue needs the overwrite form");
         int m = g.Cout, k = g.Ckk, hwo = g.Hout * g.Wout, cols = g.N * hwo;
         int mr = CpuGemm.MR, nr = CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
         var taps = ConvTaps.Build(g, nr);
@@ -47,7 +51,7 @@ internal static unsafe class CpuConvGemm
                 int threads = CpuParallel.Threads;
                 int nc = Math.Clamp(CpuGemm.RoundUp((cols + 2 * threads - 1) / (2 * threads), nr), nr, MaxBlockCols);
                 int blocks = (cols + nc - 1) / nc;
-                var job = new Job(g, taps, (nint)pa, (nint)px, x.Length, (nint)py, mPad, nc, accumulate);
+                var job = new Job(g, taps, (nint)pa, (nint)px, x.Length, (nint)py, mPad, nc, accumulate, y, bias, epilogue);
                 double flopsPerBlock = g.Flops / blocks;
                 CpuParallel.For(blocks, (int)Math.Max(1, 2e6 / Math.Max(1, flopsPerBlock)), (s, e) =>
                 {
@@ -61,7 +65,8 @@ internal static unsafe class CpuConvGemm
         }
     }
 
-    private readonly struct Job(ConvGeom g, ConvTaps taps, nint pa, nint px, int xLength, nint py, int mPad, int nc, bool accumulate)
+    private readonly struct Job(ConvGeom g, ConvTaps taps, nint pa, nint px, int xLength, nint py, int mPad, int nc, bool accumulate,
+        float[] yArray, float[]? bias, ConvEpilogue epilogue)
     {
         public void Run(int block)
         {
@@ -71,10 +76,12 @@ internal static unsafe class CpuConvGemm
             float* pB = CpuGemm.Buffer(ref _bufB, CpuGemm.KC * nc);
             float* tile = CpuGemm.Buffer(ref _tile, mr * nr);
             float* x = (float*)px, y = (float*)py, a = (float*)pa;
+            bool epilogueOn = CpuConvEpilogue.Active(bias, epilogue);
             for (int pc = 0; pc < k; pc += CpuGemm.KC)
             {
                 int kc = Math.Min(CpuGemm.KC, k - pc);
                 int mode = pc == 0 && !accumulate ? CpuGemm.ModeOverwrite : CpuGemm.ModeAccumulate;
+                bool lastBlock = pc + kc >= k;
                 for (int jp = 0; jp < ncols; jp += nr)
                     taps.Pack(x, xLength, j0 + jp, pc, kc, pB + (long)jp * kc, nr);
                 // jp outer, ir inner (as in CpuGemm): one packed kc×NR panel of x stays in L1 while the weight's
@@ -104,6 +111,7 @@ internal static unsafe class CpuConvGemm
                         for (int r = 0; r < rows; r++)
                             new ReadOnlySpan<float>(tile + r * nr, nr).CopyTo(new Span<float>(cp + (long)r * hwo, nr));
                     }
+                    if (lastBlock && epilogueOn) CpuConvEpilogue.ApplyImage(yArray, img, m, hwo, p, nr, bias, epilogue);
                 }
             }
         }

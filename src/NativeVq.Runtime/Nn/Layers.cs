@@ -21,6 +21,9 @@ public sealed class Conv2d : Module
     public Tensor? Bias { get; }
 
     public Tensor Forward(Tensor x) => F.Conv2d(x, Weight, Bias, _stride, _padding);
+
+    /// <summary>act(conv(x) + bias) as one fused op (see <see cref="ConvEpilogue"/>).</summary>
+    public Tensor Forward(Tensor x, ConvEpilogue epilogue) => F.Conv2d(x, Weight, Bias, _stride, _padding, epilogue);
 }
 
 /// <summary>Transposed 2-D convolution, weight [Cin, Cout, kH, kW] (input channels first, as in PyTorch).</summary>
@@ -42,6 +45,9 @@ public sealed class ConvTranspose2d : Module
     public Tensor? Bias { get; }
 
     public Tensor Forward(Tensor x) => F.ConvTranspose2d(x, Weight, Bias, _stride, _padding);
+
+    /// <summary>act(conv_transpose(x) + bias) as one fused op (see <see cref="ConvEpilogue"/>).</summary>
+    public Tensor Forward(Tensor x, ConvEpilogue epilogue) => F.ConvTranspose2d(x, Weight, Bias, _stride, _padding, epilogue);
 }
 
 /// <summary>Fully connected layer y = x·Wᵀ + b, weight [out, in].</summary>

@@ -16,9 +16,18 @@ public static partial class F
     public static Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride, (int Left, int Right, int Top, int Bottom) pad)
         => Conv2d(x, w, bias, stride, stride, pad.Top, pad.Bottom, pad.Left, pad.Right);
 
-    /// <summary>The general form: per-dimension stride and per-side padding.</summary>
+    /// <summary>
+    /// act(conv2d(x, w) + bias): the conv, its bias and an activation in one op — the bias and activation applied in
+    /// the conv's store (<see cref="ConvEpilogue"/>), and in backward the activation's derivative applied to dy once
+    /// (from the output, so the pre-activation is never kept) with the bias gradient summed in the same pass. Equals
+    /// F.Relu/F.LeakyRelu/F.Elu(F.Conv2d(x, w, bias, …)) bit for bit, forward and gradients.
+    /// </summary>
+    public static Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int stride, int padding, ConvEpilogue epilogue)
+        => Conv2d(x, w, bias, stride, stride, padding, padding, padding, padding, epilogue);
+
+    /// <summary>The general form: per-dimension stride and per-side padding (and optionally an epilogue activation).</summary>
     public static Tensor Conv2d(Tensor x, Tensor w, Tensor? bias, int strideH, int strideW,
-        int padTop, int padBottom, int padLeft, int padRight)
+        int padTop, int padBottom, int padLeft, int padRight, ConvEpilogue epilogue = default)
     {
         RequireSameBackend("conv2d", x, w, bias);
         ShapeUtil.RequireRank(x, 4, "conv2d", "input");
@@ -31,14 +40,36 @@ public static partial class F
             strideH, strideW, padTop, padBottom, padLeft, padRight);
         var be = x.Backend;
         var y = Tensor.Empty(be, g.N, g.Cout, g.Hout, g.Wout);
-        be.Conv2dForward(x, w, bias, y, g);
-        Autograd.Record("conv2d", y, [x, w, bias], dy =>
+        be.Conv2dForward(x, w, bias, y, g, epilogue);
+        Autograd.Record(ConvNames[epilogue.Code], y, [x, w, bias], dy =>
         {
-            if (x.RequiresGrad) be.Conv2dBackwardInput(dy, w, x.GradOrZeros(), g);
-            if (w.RequiresGrad) be.Conv2dBackwardWeight(x, dy, w.GradOrZeros(), g);
-            if (bias is not null && bias.RequiresGrad) be.ChannelSum(dy, bias.GradOrZeros(), g.N, g.Cout, g.Hout * g.Wout);
+            var dz = EpilogueBackward(y, dy, bias, epilogue, g.N, g.Cout, g.Hout * g.Wout);
+            if (x.RequiresGrad) be.Conv2dBackwardInput(dz, w, x.GradOrZeros(), g);
+            if (w.RequiresGrad) be.Conv2dBackwardWeight(x, dz, w.GradOrZeros(), g);
         });
         return y;
+    }
+
+    // Graph node names by ConvEpilogue.Code (fixed strings: a step allocates nothing per op).
+    private static readonly string[] ConvNames = ["conv2d", "conv2d+relu", "conv2d+leaky_relu", "conv2d+elu"];
+    private static readonly string[] ConvTransposeNames = ["conv_transpose2d", "conv_transpose2d+relu", "conv_transpose2d+leaky_relu", "conv_transpose2d+elu"];
+
+    /// <summary>
+    /// The gradient at the conv's output before the epilogue, dz = act'·dy, with the bias gradient added on the way
+    /// (one pass over dy); without an activation dz is dy and the bias gradient a ChannelSum, as before.
+    /// </summary>
+    private static Tensor EpilogueBackward(Tensor y, Tensor dy, Tensor? bias, ConvEpilogue epilogue, int n, int c, int hw)
+    {
+        var be = y.Backend;
+        var db = bias is not null && bias.RequiresGrad ? bias.GradOrZeros() : null;
+        if (epilogue.Activation == ConvActivation.None)
+        {
+            if (db is not null) be.ChannelSum(dy, db, n, c, hw);
+            return dy;
+        }
+        var dz = Tensor.Empty(be, y.Shape);
+        be.ActivationBackward(y, dy, dz, db, n, c, hw, epilogue);
+        return dz;
     }
 
     /// <summary>
@@ -49,6 +80,14 @@ public static partial class F
     /// conv backward-weight with x and dy swapped. Padding crops the full (H−1)s+k result.
     /// </summary>
     public static Tensor ConvTranspose2d(Tensor x, Tensor w, Tensor? bias = null, int stride = 1, int padding = 0)
+        => ConvTranspose2d(x, w, bias, stride, padding, ConvEpilogue.None);
+
+    /// <summary>
+    /// act(conv_transpose2d(x, w) + bias) as one op: the bias and activation in one in-place pass after the transposed
+    /// conv (its phases interleave into the output, so there is no single store to put them in), the backward as in
+    /// the fused <see cref="Conv2d(Tensor, Tensor, Tensor?, int, int, ConvEpilogue)"/>. Equals the unfused composition bit for bit.
+    /// </summary>
+    public static Tensor ConvTranspose2d(Tensor x, Tensor w, Tensor? bias, int stride, int padding, ConvEpilogue epilogue)
     {
         RequireSameBackend("conv_transpose2d", x, w, bias);
         ShapeUtil.RequireRank(x, 4, "conv_transpose2d", "input");
@@ -66,17 +105,18 @@ public static partial class F
         var be = x.Backend;
         var y = Tensor.Zeros(be, n, cout, hout, wout);
         be.Conv2dBackwardInput(x, w, y, g);
-        if (bias is not null) be.AddChannelBias(bias, y, n, cout, hout * wout);
-        Autograd.Record("conv_transpose2d", y, [x, w, bias], dy =>
+        if (epilogue.Activation != ConvActivation.None) be.BiasActivation(y, bias, n, cout, hout * wout, epilogue);
+        else if (bias is not null) be.AddChannelBias(bias, y, n, cout, hout * wout);
+        Autograd.Record(ConvTransposeNames[epilogue.Code], y, [x, w, bias], dy =>
         {
+            var dz = EpilogueBackward(y, dy, bias, epilogue, n, cout, hout * wout);
             if (x.RequiresGrad)
             {
                 var dx = Tensor.Empty(be, x.Shape);
-                be.Conv2dForward(dy, w, null, dx, g);
+                be.Conv2dForward(dz, w, null, dx, g);
                 Accumulate(x, dx);
             }
-            if (w.RequiresGrad) be.Conv2dBackwardWeight(dy, x, w.GradOrZeros(), g);
-            if (bias is not null && bias.RequiresGrad) be.ChannelSum(dy, bias.GradOrZeros(), n, cout, hout * wout);
+            if (w.RequiresGrad) be.Conv2dBackwardWeight(dz, x, w.GradOrZeros(), g);
         });
         return y;
     }

@@ -1,0 +1,139 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace NativeVq.Cpu;
+
+/// <summary>
+/// The conv epilogue on the CPU (twin of the epilogue in kernels/NativeVq.Kernels/TiledConvKernels.cs and ConvKernels.cs):
+/// y = act(y + bias[c]) on rows the conv has just written (still in L1/L2), and its backward dz = act'·dy with the
+/// bias gradient summed in the same pass. Each step calls the very functions the unfused ops call
+/// (<see cref="CpuReduce.AddChannelBias"/>'s add, <see cref="CpuElementwise.Unary"/>, <see cref="CpuLeakyRelu"/>,
+/// <see cref="CpuReduce.ChannelSum"/>'s order), all position-independent, so fused and unfused agree bit for bit.
+/// </summary>
+public static class CpuConvEpilogue
+{
+    /// <summary>True when the epilogue changes anything (a bias or an activation).</summary>
+    public static bool Active(float[]? bias, ConvEpilogue ep) => bias is not null || ep.Activation != ConvActivation.None;
+
+    /// <summary>row = act(row + bias) in place (bias skipped when <paramref name="hasBias"/> is false).</summary>
+    public static void Apply(Span<float> row, bool hasBias, float bias, ConvEpilogue ep)
+    {
+        if (hasBias) TensorPrimitives.Add(row, bias, row);
+        switch (ep.Activation)
+        {
+            case ConvActivation.Relu: CpuElementwise.Unary(UnaryOp.Relu, row, row); break;
+            case ConvActivation.Elu: CpuElementwise.Unary(UnaryOp.Elu, row, row); break;
+            case ConvActivation.LeakyRelu: CpuLeakyRelu.Forward(row, row, ep.Slope); break;
+        }
+    }
+
+    /// <summary>Applies the epilogue to channels [0, c) of an NCHW block of <paramref name="len"/> pixels at plane offset <paramref name="p"/>.</summary>
+    internal static void ApplyImage(float[] y, int img, int c, int hw, int p, int len, float[]? bias, ConvEpilogue ep)
+    {
+        for (int o = 0; o < c; o++)
+            Apply(y.AsSpan((img * c + o) * hw + p, len), bias is not null, bias is null ? 0f : bias[o], ep);
+    }
+
+    /// <summary>y = act(y + bias[c]) in place over [n, c, hw]; planes in parallel (elementwise, so chunking cannot change it).</summary>
+    public static void BiasActivation(float[] y, float[]? bias, int n, int c, int hw, ConvEpilogue ep)
+    {
+        if ((long)n * c * hw < 1 << 16) Planes(0, n * c);
+        else CpuParallel.For(n * c, Math.Max(1, 8192 / Math.Max(1, hw)), Planes);
+
+        void Planes(int first, int end)
+        {
+            for (int plane = first; plane < end; plane++)
+                Apply(y.AsSpan(plane * hw, hw), bias is not null, bias is null ? 0f : bias[plane % c], ep);
+        }
+    }
+
+    /// <summary>
+    /// dz = act'·dy over [n, c, hw] (overwrites dz) and, with <paramref name="db"/>, db[ch] += Σ dz[·, ch, ·] summed plane by
+    /// plane in double exactly as ChannelSum does; channels in parallel, each plane's dz summed while it is in L1.
+    /// </summary>
+    public static void Backward(float[] y, float[] dy, float[] dz, float[]? db, int n, int c, int hw, ConvEpilogue ep)
+    {
+        if ((long)n * c * hw < 1 << 16) Channels(0, c);
+        else CpuParallel.For(c, 1, Channels);
+
+        void Channels(int first, int end)
+        {
+            for (int ch = first; ch < end; ch++)
+            {
+                double s = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    int off = (i * c + ch) * hw;
+                    var d = dz.AsSpan(off, hw);
+                    Derivative(y.AsSpan(off, hw), dy.AsSpan(off, hw), d, ep);
+                    if (db is not null) s += TensorPrimitives.Sum(d);
+                }
+                if (db is not null) db[ch] += (float)s;
+            }
+        }
+    }
+
+    /// <summary>
+    /// dz = 0 + act'·dy: the unfused backward adds into a zero-filled gradient, so the same "0 +" keeps even the sign of
+    /// zeros identical. ReLU' = [y &gt; 0]; LeakyReLU' = y &gt; 0 ? 1 : slope; ELU' = y &gt; 0 ? 1 : y + 1 (= e^x).
+    /// </summary>
+    private static void Derivative(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, ConvEpilogue ep)
+    {
+        int i = 0, len = y.Length;
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref float gr = ref MemoryMarshal.GetReference(dy);
+        ref float dr = ref MemoryMarshal.GetReference(dz);
+        var act = ep.Activation;
+        float slope = ep.Slope;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var zero = Vector512<float>.Zero;
+            var s = Vector512.Create(slope);
+            for (; i <= len - 16; i += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref yr, (nuint)i);
+                var g = Vector512.LoadUnsafe(ref gr, (nuint)i);
+                var pos = Vector512.GreaterThan(v, zero);
+                var d = act switch
+                {
+                    ConvActivation.Relu => g & pos,
+                    ConvActivation.LeakyRelu => Vector512.ConditionalSelect(pos, g, g * s),
+                    ConvActivation.Elu => Vector512.ConditionalSelect(pos, g, g * (v + Vector512<float>.One)),
+                    _ => g,
+                };
+                (zero + d).StoreUnsafe(ref dr, (nuint)i);
+            }
+        }
+        for (; i < len; i++)
+        {
+            float v = y[i], g = dy[i];
+            float d = act switch
+            {
+                ConvActivation.Relu => v > 0f ? g : 0f,
+                ConvActivation.LeakyRelu => v > 0f ? g : g * slope,
+                ConvActivation.Elu => v > 0f ? g : g * (v + 1f),
+                _ => g,
+            };
+            dz[i] = 0f + d;
+        }
+    }
+}
+
+public sealed partial class CpuBackend
+{
+    protected override bool Conv2dForwardEpilogueCore(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g, ConvEpilogue epilogue)
+    {
+        CpuConv.Forward(Array(x), Array(w), Array(y), g, bias is null ? null : Array(bias), epilogue);
+        return true;
+    }
+
+    protected override void BiasActivationCore(Tensor y, Tensor? bias, int n, int c, int hw, ConvEpilogue epilogue)
+        => CpuConvEpilogue.BiasActivation(Array(y), bias is null ? null : Array(bias), n, c, hw, epilogue);
+
+    protected override bool ActivationBackwardCore(Tensor y, Tensor dy, Tensor dz, Tensor? dbias, int n, int c, int hw, ConvEpilogue epilogue)
+    {
+        CpuConvEpilogue.Backward(Array(y), Array(dy), Array(dz), dbias is null ? null : Array(dbias), n, c, hw, epilogue);
+        return true;
+    }
+}
