@@ -19,12 +19,47 @@ public static class CpuConvEpilogue
     /// <summary>row = act(row + bias) in place (bias skipped when <paramref name="hasBias"/> is false).</summary>
     public static void Apply(Span<float> row, bool hasBias, float bias, ConvEpilogue ep)
     {
+        if (ep.Activation != ConvActivation.Elu && Vector512.IsHardwareAccelerated)
+        {
+            ApplyInline(row, hasBias, bias, ep);
+            return;
+        }
         if (hasBias) TensorPrimitives.Add(row, bias, row);
         switch (ep.Activation)
         {
             case ConvActivation.Relu: CpuElementwise.Unary(UnaryOp.Relu, row, row); break;
             case ConvActivation.Elu: CpuElementwise.Unary(UnaryOp.Elu, row, row); break;
             case ConvActivation.LeakyRelu: CpuLeakyRelu.Forward(row, row, ep.Slope); break;
+        }
+    }
+
+    /// <summary>
+    /// The bias and ReLU/LeakyReLU in one loop: the implicit GEMM calls the epilogue on 32-float panel rows, where two
+    /// library calls per row cost a fifth of the panel's FMAs. Per element the same operations as the separate passes —
+    /// fl(v + b) when there is a bias, then ReLU's vector max (scalar v &gt; 0 ? v : 0 in the
+    /// tail, equal for every non-NaN value) or LeakyReLU's v &gt; 0 ? v : v·slope — so the same bits.
+    /// </summary>
+    private static void ApplyInline(Span<float> row, bool hasBias, float bias, ConvEpilogue ep)
+    {
+        int i = 0, len = row.Length;
+        ref float r = ref MemoryMarshal.GetReference(row);
+        var act = ep.Activation;
+        var b = Vector512.Create(bias);
+        var s = Vector512.Create(ep.Slope);
+        for (; i <= len - 16; i += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref r, (nuint)i);
+            if (hasBias) v += b;
+            if (act == ConvActivation.Relu) v = Vector512.Max(v, Vector512<float>.Zero);
+            else if (act == ConvActivation.LeakyRelu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, v * s);
+            v.StoreUnsafe(ref r, (nuint)i);
+        }
+        for (; i < len; i++)
+        {
+            float v = hasBias ? row[i] + bias : row[i];
+            if (act == ConvActivation.Relu) v = v > 0f ? v : 0f;
+            else if (act == ConvActivation.LeakyRelu) v = v > 0f ? v : v * ep.Slope;
+            row[i] = v;
         }
     }
 
@@ -49,27 +84,39 @@ public static class CpuConvEpilogue
     }
 
     /// <summary>
-    /// dz = act'·dy over [n, c, hw] (overwrites dz) and, with <paramref name="db"/>, db[ch] += Σ dz[·, ch, ·] summed plane by
-    /// plane in double exactly as ChannelSum does; channels in parallel, each plane's dz summed while it is in L1.
+    /// dz = act'·dy over [n, c, hw] (overwrites dz) and, with <paramref name="db"/>, db[ch] += Σ dz[·, ch, ·]. Planes run
+    /// in parallel in contiguous ranges, each plane's float sum taken while it is in L1; the per-channel total then
+    /// adds those plane sums in double in image order — exactly ChannelSum's arithmetic (TensorPrimitives.Sum per plane,
+    /// accumulated in double), so the same bits, without ChannelSum's second, channel-strided pass over dz.
     /// </summary>
     public static void Backward(float[] y, float[] dy, float[] dz, float[]? db, int n, int c, int hw, ConvEpilogue ep)
     {
-        if ((long)n * c * hw < 1 << 16) Channels(0, c);
-        else CpuParallel.For(c, 1, Channels);
-
-        void Channels(int first, int end)
+        int planes = n * c;
+        float[]? sums = db is null ? null : System.Buffers.ArrayPool<float>.Shared.Rent(planes);
+        try
         {
-            for (int ch = first; ch < end; ch++)
+            if ((long)planes * hw < 1 << 16) Planes(0, planes);
+            else CpuParallel.For(planes, Math.Max(1, 8192 / Math.Max(1, hw)), Planes);
+            if (db is null) return;
+            for (int ch = 0; ch < c; ch++)
             {
                 double s = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    int off = (i * c + ch) * hw;
-                    var d = dz.AsSpan(off, hw);
-                    Derivative(y.AsSpan(off, hw), dy.AsSpan(off, hw), d, ep);
-                    if (db is not null) s += TensorPrimitives.Sum(d);
-                }
-                if (db is not null) db[ch] += (float)s;
+                for (int i = 0; i < n; i++) s += sums![i * c + ch];
+                db[ch] += (float)s;
+            }
+        }
+        finally
+        {
+            if (sums is not null) System.Buffers.ArrayPool<float>.Shared.Return(sums);
+        }
+
+        void Planes(int first, int end)
+        {
+            for (int plane = first; plane < end; plane++)
+            {
+                var d = dz.AsSpan(plane * hw, hw);
+                Derivative(y.AsSpan(plane * hw, hw), dy.AsSpan(plane * hw, hw), d, ep);
+                if (sums is not null) sums[plane] = TensorPrimitives.Sum(d);
             }
         }
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace NativeVq.Cpu;
@@ -25,7 +26,19 @@ internal static unsafe class CpuConvGemm
 
     [ThreadStatic] private static float[]? _bufB, _tile;
 
+    /// <summary>The NR-wide panel form (also what the weight gradient's implicit GEMM needs): HWo a multiple of NR.</summary>
     public static bool Supports(in ConvGeom g) => Avx2.IsSupported && g.Hout * g.Wout % CpuGemm.NR == 0 && g.Ckk > 0;
+
+    /// <summary>
+    /// What <see cref="Forward"/> runs: the NR-wide form, or — for 4x4 and 12x12-style maps whose HWo is a multiple of 16
+    /// but not of NR = 32 — 16-wide panels on the 16×16 microkernel (AVX-512), one panel never straddling two images.
+    /// Why: the 4x4 convs of the VAE/GAN (the bottleneck stage and the transposed conv's phases) otherwise took the
+    /// im2col path — a strided scalar im2col copy, a repack and a scatter per chunk — at a third of the GEMM's speed.
+    /// </summary>
+    public static bool SupportsForward(in ConvGeom g) => Supports(g) || Narrow(g);
+
+    private static bool Narrow(in ConvGeom g)
+        => Avx2.IsSupported && Vector512.IsHardwareAccelerated && CpuGemm.NR == 32 && g.Hout * g.Wout % 16 == 0 && g.Ckk > 0;
 
     /// <summary>
     /// y = act(conv(x, w) + bias) (overwrite; the epilogue applied to each NR-column panel of y as soon as its last K
@@ -35,7 +48,9 @@ internal static unsafe class CpuConvGemm
     {
         if (accumulate && CpuConvEpilogue.Active(bias, epilogue)) throw new ArgumentException("conv: an epilogue needs the overwrite form");
         int m = g.Cout, k = g.Ckk, hwo = g.Hout * g.Wout, cols = g.N * hwo;
-        int mr = CpuGemm.MR, nr = CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
+        bool narrow = !Supports(g);
+        if (narrow && !Narrow(g)) throw new ArgumentException($"implicit-GEMM conv: unsupported geometry {g}");
+        int mr = narrow ? 16 : CpuGemm.MR, nr = narrow ? 16 : CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
         var taps = ConvTaps.Build(g, nr);
         var packedW = ArrayPool<float>.Shared.Rent(mPad * k + 16);
         try
@@ -51,7 +66,7 @@ internal static unsafe class CpuConvGemm
                 int threads = CpuParallel.Threads;
                 int nc = Math.Clamp(CpuGemm.RoundUp((cols + 2 * threads - 1) / (2 * threads), nr), nr, MaxBlockCols);
                 int blocks = (cols + nc - 1) / nc;
-                var job = new Job(g, taps, (nint)pa, (nint)px, x.Length, (nint)py, mPad, nc, accumulate, y, bias, epilogue);
+                var job = new Job(g, taps, (nint)pa, (nint)px, x.Length, (nint)py, mPad, nc, accumulate, y, bias, epilogue, narrow);
                 double flopsPerBlock = g.Flops / blocks;
                 CpuParallel.For(blocks, (int)Math.Max(1, 2e6 / Math.Max(1, flopsPerBlock)), (s, e) =>
                 {
@@ -66,12 +81,12 @@ internal static unsafe class CpuConvGemm
     }
 
     private readonly struct Job(ConvGeom g, ConvTaps taps, nint pa, nint px, int xLength, nint py, int mPad, int nc, bool accumulate,
-        float[] yArray, float[]? bias, ConvEpilogue epilogue)
+        float[] yArray, float[]? bias, ConvEpilogue epilogue, bool narrow)
     {
         public void Run(int block)
         {
             int m = g.Cout, k = g.Ckk, hwo = g.Hout * g.Wout, cols = g.N * hwo;
-            int mr = CpuGemm.MR, nr = CpuGemm.NR;
+            int mr = narrow ? 16 : CpuGemm.MR, nr = narrow ? 16 : CpuGemm.NR;
             int j0 = block * nc, ncols = Math.Min(nc, cols - j0);
             float* pB = CpuGemm.Buffer(ref _bufB, CpuGemm.KC * nc);
             float* tile = CpuGemm.Buffer(ref _tile, mr * nr);
@@ -97,7 +112,7 @@ internal static unsafe class CpuConvGemm
                         float* cp = y + ((long)img * m + ir) * hwo + p;
                         if (rows == mr)
                         {
-                            CpuGemm.Micro(false, kc, ap, bp, cp, hwo, 1f, 0f, mode);
+                            CpuGemm.Micro(narrow, kc, ap, bp, cp, hwo, 1f, 0f, mode);
                             continue;
                         }
                         // Edge rows (Cout not a multiple of MR): the same microkernel on a scratch tile.
@@ -107,7 +122,7 @@ internal static unsafe class CpuConvGemm
                             for (int r = 0; r < rows; r++)
                                 new ReadOnlySpan<float>(cp + (long)r * hwo, nr).CopyTo(new Span<float>(tile + r * nr, nr));
                         }
-                        CpuGemm.Micro(false, kc, ap, bp, tile, nr, 1f, 0f, mode);
+                        CpuGemm.Micro(narrow, kc, ap, bp, tile, nr, 1f, 0f, mode);
                         for (int r = 0; r < rows; r++)
                             new ReadOnlySpan<float>(tile + r * nr, nr).CopyTo(new Span<float>(cp + (long)r * hwo, nr));
                     }

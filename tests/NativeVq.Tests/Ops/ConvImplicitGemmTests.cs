@@ -19,10 +19,13 @@ public sealed class ConvImplicitGemmTests
     [InlineData(3, 7, 8, 8, 9, 2, 3, 1, 1, 0, 1, 1)]      // PixelSNAIL's down-shifted 2x3 stem
     [InlineData(1, 3, 4, 8, 4, 1, 2, 1, 0, 0, 1, 0)]      // 1x2 down-right stem, 32 pixels: one panel
     [InlineData(2, 300, 8, 4, 3, 1, 1, 1, 0, 0, 0, 0)]    // K = 300 > KC, runs at both ends of x
+    [InlineData(5, 32, 8, 8, 64, 4, 4, 2, 1, 1, 1, 1)]    // 4x4 out (16 px): 16-wide panels on the 16x16 kernel, K = 512
+    [InlineData(3, 9, 8, 8, 20, 4, 4, 2, 1, 1, 1, 1)]     // 4x4 out, Cout not a multiple of 16 (edge rows)
+    [InlineData(2, 5, 12, 12, 7, 3, 3, 1, 1, 1, 1, 1)]    // 12x12 out (144 px): a multiple of 16, not of 32
     public void MatchesIm2ColPathExactly(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
     {
         var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
-        Assert.True(CpuConvGemm.Supports(g) || !System.Runtime.Intrinsics.X86.Avx2.IsSupported);
+        Assert.True(CpuConvGemm.SupportsForward(g) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported);
         var rng = new Random(n * 1000 + cin);
         var x = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
         var wt = Enumerable.Range(0, g.WeightSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
@@ -68,6 +71,7 @@ public sealed class ConvBackwardInputGemmTests
     [InlineData(3, 9, 8, 8, 7, 2, 3, 1, 1, 0, 1, 1)]      // PixelSNAIL's down-shifted 2x3 stem
     [InlineData(2, 8, 4, 8, 4, 1, 1, 1, 0, 0, 0, 0)]      // pointwise
     [InlineData(2, 8, 16, 16, 6, 3, 3, 2, 1, 1, 1, 1)]    // odd kernel, stride 2: phases with 2 and 1 taps
+    [InlineData(4, 32, 8, 8, 64, 4, 4, 2, 1, 1, 1, 1)]    // the VAE's 8x8 -> 4x4 stage: 4x4 phases on 16-wide panels
     public void MatchesCol2ImPath(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
     {
         var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
