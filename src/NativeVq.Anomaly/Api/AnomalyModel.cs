@@ -78,7 +78,7 @@ public sealed class AnomalyModel : IDisposable
         var prior = ModelStore.LoadPrior(runDir, backend);
         var cal = ModelStore.LoadCalibration(runDir);
         var o = options.Scoring;
-        var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, options.Restorer ?? RestorerFactory.Fast());
+        var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, options.Restorer ?? RestorerFactory.Fast()) { Bank = FeatureBank.Read(runDir) };
         var imageScore = RunImageScore.Resolve(runDir, options.ImageScore, options.Maps, scorer, vq.Config.ImageSize, cal, options.ThresholdPercentile);
         return new AnomalyModel(scorer, null, imageScore, options, backend, ownsBackend, vq.Config.ImageSize, vq.Config.ImageChannels, imageScore.Threshold);
     }

@@ -15,21 +15,29 @@ internal sealed record RunImageScore(ImageScorer Scorer, double Threshold, strin
     {
         string wanted = spec ?? (maps ? ImageScoreDefaults.Default : ImageScoreDefaults.WithoutMaps);
         var asked = new ImageScorer(wanted, scorer.Lambda);
-        if (asked.NeedsMaps && !maps) throw new UserError($"image score {asked.Name} needs pixel maps: score with maps or choose a latent score (mood, mean-nll, max-nll, complexity)");
+        if (asked.NeedsMaps && !maps) throw new UserError($"image score {asked.Name} needs pixel maps: score with maps or choose a latent score (mood, mean-nll, max-nll, complexity, knn)");
         var file = ImageScoreCalibration.Read(runDir);
         bool current = file is not null && file.MatchesCheckpoints(runDir);
-        string? why = file is null ? $"{runDir} has no {ImageScoreCalibration.FileName} (made before image-score calibration, or without calibration images)"
+        string? why = asked.NeedsBank && scorer.Bank is null ? $"{runDir} has no current {FeatureBank.FileName} (made before the knn score, or the VQ-VAE was retrained)"
+            : file is null ? $"{runDir} has no {ImageScoreCalibration.FileName} (made before image-score calibration, or without calibration images)"
             : !current ? $"{ImageScoreCalibration.FileName} in {runDir} belongs to other checkpoints (the models were retrained after it was written)"
             : file.Mismatch(asked, scorer.Lambda, scorer.Tau, scorer.Options, size) is { } m ? $"{ImageScoreCalibration.FileName} cannot give {asked.Name}: {m}"
             : null;
         if (why is null) return Fitted(file!, wanted, scorer.Lambda, percentile, null);
         string fix = $"`nativevq calibrate --model {runDir}` with the same scoring options writes it";
-        if (spec is null && current && maps)
+        if (spec is null && current)
         {
-            // The map settings differ from the calibration's: the latent-only default needs none of them.
-            var latent = new ImageScorer(ImageScoreDefaults.WithoutMaps, scorer.Lambda);
-            if (file!.Mismatch(latent, scorer.Lambda, scorer.Tau, scorer.Options, size) is null)
-                return Fitted(file, latent.Name, scorer.Lambda, percentile, $"{why}; ranking by {latent.Name} (no map part) calibrated on the same images. {fix}");
+            // The default cannot be fitted from this file: the map settings differ from the calibration's (the
+            // latent-only default needs none of them), or the run predates the knn part (no feature bank). Use the
+            // nearest default the file can give, and say so.
+            var fallbacks = new[] { ImageScoreDefaults.WithoutMaps, ImageScoreDefaults.WithoutBank(wanted), ImageScoreDefaults.WithoutBank(ImageScoreDefaults.WithoutMaps) }
+                .Where(f => maps || !new ImageScorer(f, scorer.Lambda).NeedsMaps).Distinct();
+            foreach (var f in fallbacks)
+            {
+                var s = new ImageScorer(f, scorer.Lambda);
+                if (s.Name != asked.Name && file!.Mismatch(s, scorer.Lambda, scorer.Tau, scorer.Options, size) is null && (!s.NeedsBank || scorer.Bank is not null))
+                    return Fitted(file, s.Name, scorer.Lambda, percentile, $"{why}; ranking by {s.Name} calibrated on the same images. {fix}");
+            }
         }
         if (spec is null || asked.Name == ImageScoreDefaults.Seeds)
         {

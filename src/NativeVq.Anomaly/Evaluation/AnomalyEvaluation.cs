@@ -46,7 +46,7 @@ public static class AnomalyEvaluation
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var imageScorer = new ImageScorer(settings.ImageScore, scorer.Lambda);
-        if (imageScorer.NeedsMaps && !settings.Maps) throw new UserError($"--image-score {imageScorer.Name} needs pixel maps: drop --no-maps or choose a latent score (mood, mean-nll, max-nll, complexity)");
+        if (imageScorer.NeedsMaps && !settings.Maps) throw new UserError($"--image-score {imageScorer.Name} needs pixel maps: drop --no-maps or choose a latent score (mood, mean-nll, max-nll, complexity, knn)");
         var indices = Enumerable.Range(0, set.Data.Count).ToList();
         if (settings.Limit > 0 && settings.Limit < indices.Count)
         {
@@ -54,6 +54,8 @@ public static class AnomalyEvaluation
             new Rng(settings.Seed).Shuffle(indices);
             indices = indices.Take(settings.Limit).OrderBy(i => i).ToList();
         }
+        // A run without feature_bank.bin (made before knn): encode its training images here, so knn can be evaluated.
+        if (scorer.Bank is null && reference is { Fit.Count: > 0 }) scorer.Bank = FeatureBank.Build(scorer.VqVae, reference.Data, reference.Fit);
         // Seeded like AnomalyModel (an image's restorations do not depend on its place in the set): eval's scores are the product's.
         var scores = scorer.Score(set.Data, indices, settings.Maps, done => progress?.Invoke("score", done, indices.Count), seedByIndex: false);
         var features = scores.Select(imageScorer.Features).ToList();
@@ -126,7 +128,7 @@ public static class AnomalyEvaluation
     {
         if (reference.Stored is not { } stored || stored.Images.Count != reference.Calibration.Count) return null;
         if (!reference.Calibration.Select(reference.Data.NameOf).SequenceEqual(stored.Names)) return null;
-        var everything = new ImageScorer(maps ? "mood+map-topk" : ImageScoreDefaults.Seeds, scorer.Lambda);
+        var everything = new ImageScorer((maps ? "mood+map-topk" : ImageScoreDefaults.Seeds) + (scorer.Bank is null ? "" : "+knn"), scorer.Lambda);
         return stored.Mismatch(everything, scorer.Lambda, scorer.Tau, scorer.Options, size) is null ? stored.Images : null;
     }
 
@@ -146,6 +148,7 @@ public static class AnomalyEvaluation
             specs.Add("complexity+recon");
             specs.AddRange(["complexity+mean-nll", "complexity+max-nll", "complexity+mood"]);
             if (maps) specs.AddRange(["mood+map-topk", "mean-nll+map-topk", "max-nll+map-topk", "complexity+map-topk", "mean-nll+recon+map-topk"]);
+            if (cal.All(c => c.Knn is not null)) specs.AddRange(maps ? ["knn", "complexity+knn", "mean-nll+knn", "knn+map-topk", "complexity+knn+map-topk"] : ["knn", "complexity+knn", "mean-nll+knn"]);
         }
         var labels = defects.Select(d => !string.Equals(d, Metrics.Evaluation.Good, StringComparison.OrdinalIgnoreCase)).ToArray();
         var result = new Dictionary<string, double>();

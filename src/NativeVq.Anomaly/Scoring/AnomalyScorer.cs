@@ -21,7 +21,11 @@ public sealed record ImageScore(
     float[]? Restoration,
     float[]? Map,
     float[] NllGrid,
-    double Milliseconds);
+    double Milliseconds)
+{
+    /// <summary>Distance of the encoder output to the nearest training image's (<see cref="FeatureBank"/>); null without a bank.</summary>
+    public double? Knn { get; init; }
+}
 
 /// <summary>
 /// The scoring stage (design.md §1.3) for a trained VQ-VAE + prior: per-code NLL from one teacher-forced pass,
@@ -32,6 +36,9 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
 {
     public double Lambda => lambda;
     public Backend Backend => vq.Backend;
+    public VqVae VqVae => vq;
+    /// <summary>The training images' encoder outputs; when set, every <see cref="ImageScore"/> gets its <see cref="ImageScore.Knn"/> distance.</summary>
+    public FeatureBank? Bank { get; set; }
     public double Tau => tau;
     public ScoringOptions Options => options;
 
@@ -68,6 +75,7 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
             int n = loaded.Good.Count;
             var x = loaded.Pixels;
             int[] codes = []; float[] rec = [], nll = [];
+            double[] knn = [];
             if (n > 0)
             {
                 using var scope = new TensorScope();
@@ -76,6 +84,12 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                 codes = o.Indices.ToIntArray();
                 rec = o.Reconstruction.ToArray();
                 nll = prior.NllMap(o.Indices).ToArray();
+                if (Bank is { } bank)
+                {
+                    var z = FeatureBank.Rows(o.ZE.ToArray(), n, lat);
+                    knn = new double[n];
+                    Parallel.For(0, n, i => knn[i] = bank.Nearest(z[i]));
+                }
             }
             // Restorations of every image of the batch in one call: their lanes share each layer's per-position product.
             var masks = new bool[n][];
@@ -125,7 +139,7 @@ public sealed class AnomalyScorer(VqVae vq, PixelSnail prior, double lambda, dou
                 }
                 var result = new ImageScore(data.NameOf(index), data.LabelOf(index),
                     LatentScores.SampleScore(grid, lambda), grid.Sum(v => (double)v), err / per, resampled,
-                    input, recon, restoration, map, grid, sharedMs + imgClock.Elapsed.TotalMilliseconds);
+                    input, recon, restoration, map, grid, sharedMs + imgClock.Elapsed.TotalMilliseconds) { Knn = knn.Length > 0 ? knn[g] : null };
                 results.Add(result);
                 scored?.Invoke(result);
                 progress?.Invoke(++handled);

@@ -77,6 +77,8 @@ public sealed class ImageScoreCalibration
     {
         if (spec.NeedsLambda && lambda != Lambda)
             return string.Create(CultureInfo.InvariantCulture, $"it was made with λ = {Lambda:G6} nats, this scoring uses {lambda:G6}");
+        if (spec.NeedsBank && Images.Any(f => f.Knn is null))
+            return $"its calibration images were scored without the training images' feature bank ({FeatureBank.FileName})";
         if (!spec.NeedsMaps) return null;
         if (!Maps) return "its calibration images were scored without pixel maps";
         var now = MapSettingsOf(tau, o, size);

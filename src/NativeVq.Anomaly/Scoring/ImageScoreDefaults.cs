@@ -6,7 +6,10 @@ public static class ImageScoreDefaults
     /// <summary>The seeds' (MOOD) recipe: Σ NLL &gt; λ.</summary>
     public const string Seeds = "mood";
     /// <summary>The best measured setting with pixel maps (docs/results.md, issue 13 ablation).</summary>
-    public const string Default = "complexity+map-topk";
-    /// <summary>The best measured latent-only score, the default under --no-maps (no restorations to rank by).</summary>
-    public const string WithoutMaps = "complexity";
+    public const string Default = "complexity+knn+map-topk";
+    /// <summary>The best measured latent-only score, the default under --no-maps (no restorations to rank by; docs/results.md, issue 13 round 4).</summary>
+    public const string WithoutMaps = "complexity+knn";
+
+    /// <summary>A score without its knn part: what a run made before feature_bank.bin existed can still be calibrated for.</summary>
+    public static string WithoutBank(string spec) => string.Join("+", spec.Split('+').Where(p => p.Trim() != "knn"));
 }

@@ -11,7 +11,8 @@ namespace NativeVq.Anomaly.Scoring;
 /// <param name="NllBits">Σ NLL over the code grid in bits.</param>
 /// <param name="LengthBits">The image's Deflate length in bits (<see cref="ImageScoreValues.CompressedBits"/>).</param>
 /// <param name="MapTopK">Mean of the top 1 % of the smoothed pixel map; null when the image was scored without maps.</param>
-public sealed record ImageScoreFeatures(double Mood, double MeanNll, double MaxNll, double NllBits, double LengthBits, double Recon, double? MapTopK)
+/// <param name="Knn">Encoder-output distance to the nearest training image (<see cref="FeatureBank"/>); null when scored without a bank.</param>
+public sealed record ImageScoreFeatures(double Mood, double MeanNll, double MaxNll, double NllBits, double LengthBits, double Recon, double? MapTopK, double? Knn = null)
 {
     /// <summary>Share of the map's pixels whose mean is map-topk.</summary>
     public const double TopShare = 0.01;
@@ -23,7 +24,8 @@ public sealed record ImageScoreFeatures(double Mood, double MeanNll, double MaxN
         s.TotalNll / Math.Log(2),
         ImageScoreValues.CompressedBits(s.Input),
         s.ReconError,
-        s.Map is null ? null : ImageScoreValues.TopKMean(s.Map, TopShare));
+        s.Map is null ? null : ImageScoreValues.TopKMean(s.Map, TopShare),
+        s.Knn);
 
     public JsonObject ToJson() => new()
     {
@@ -34,10 +36,11 @@ public sealed record ImageScoreFeatures(double Mood, double MeanNll, double MaxN
         ["length_bits"] = LengthBits,
         ["recon"] = Recon,
         ["map_topk"] = MapTopK,
+        ["knn"] = Knn,
     };
 
     public static ImageScoreFeatures FromJson(JsonNode j) => new(
         j["mood"]!.GetValue<double>(), j["mean_nll"]!.GetValue<double>(), j["max_nll"]!.GetValue<double>(),
         j["nll_bits"]!.GetValue<double>(), j["length_bits"]!.GetValue<double>(), j["recon"]!.GetValue<double>(),
-        j["map_topk"]?.GetValue<double>());
+        j["map_topk"]?.GetValue<double>(), j["knn"]?.GetValue<double>());
 }

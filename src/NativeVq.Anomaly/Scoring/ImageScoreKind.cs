@@ -21,6 +21,11 @@ public enum ImageScoreKind
     Complexity,
     /// <summary>Mean squared reconstruction error of the VQ-VAE alone.</summary>
     Recon,
+    /// <summary>
+    /// Euclidean distance of the image's continuous encoder output z_e to the nearest training image's
+    /// (<see cref="FeatureBank"/>, feature_bank.bin): what the encoder saw, not only how likely the prior finds the codes.
+    /// </summary>
+    Knn,
 }
 
 /// <summary>The raw value of each <see cref="ImageScoreKind"/> for one scored image.</summary>
@@ -34,6 +39,7 @@ public static class ImageScoreValues
         ImageScoreKind.MapTopK => "map-topk",
         ImageScoreKind.Complexity => "complexity",
         ImageScoreKind.Recon => "recon",
+        ImageScoreKind.Knn => "knn",
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 
@@ -49,6 +55,7 @@ public static class ImageScoreValues
         ImageScoreKind.MapTopK => f.MapTopK ?? throw new InvalidOperationException("map-topk needs pixel maps (drop --no-maps)"),
         ImageScoreKind.Complexity => f.NllBits - beta * f.LengthBits,
         ImageScoreKind.Recon => f.Recon,
+        ImageScoreKind.Knn => f.Knn ?? throw new InvalidOperationException("knn needs the run's feature bank (feature_bank.bin)"),
         _ => throw new ArgumentOutOfRangeException(nameof(k)),
     };
 

@@ -23,6 +23,8 @@ public sealed class ImageScorer
     public string Name { get; }
     public IReadOnlyList<ImageScoreKind> Parts => _parts;
     public bool NeedsMaps => _parts.Contains(ImageScoreKind.MapTopK);
+    /// <summary>A part needs the training images' encoder outputs (<see cref="FeatureBank"/>).</summary>
+    public bool NeedsBank => _parts.Contains(ImageScoreKind.Knn);
     /// <summary>A part depends on λ (mood); the map part depends on τ and the map settings instead.</summary>
     public bool NeedsLambda => _parts.Contains(ImageScoreKind.Mood);
     /// <summary>Needs calibration normals before <see cref="Score"/> (a combination, or the complexity fit).</summary>
@@ -42,6 +44,7 @@ public sealed class ImageScorer
     {
         if (normals.Count < 2) throw new UserError($"image score {Name} needs at least 2 calibration images, got {normals.Count}");
         if (NeedsMaps && normals.Any(f => f.MapTopK is null)) throw new UserError($"image score {Name} needs calibration images scored with pixel maps");
+        if (NeedsBank && normals.Any(f => f.Knn is null)) throw new UserError($"image score {Name} needs calibration images scored with the run's feature bank ({FeatureBank.FileName})");
         if (_parts.Contains(ImageScoreKind.Complexity))
         {
             var nll = normals.Select(f => f.NllBits).ToArray();

@@ -47,6 +47,13 @@ internal static class CalibrateCommand
         var reference = EvalCommands.OpenReference(runDir, vq.Config.ImageSize, vq.Config.ImageChannels, stored: false);
         if (reference is null || reference.Calibration.Count < 2) return false;
         var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, restorer);
+        if (reference.Fit.Count > 0)
+        {
+            // The knn part's training features, written first: image_score.json's knn values are measured against them.
+            var bank = FeatureBank.Build(vq, reference.Data, reference.Fit, FeatureBank.VqVaeHashOf(runDir));
+            bank.Write(runDir);
+            scorer.Bank = bank;
+        }
         var bar = new ProgressBar("calibrate", reference.Calibration.Count);
         var file = ImageScoreCalibration.Fit(runDir, scorer, reference.Data, reference.Calibration, maps, done => bar.Update(done, done, ""));
         bar.Finish($"{reference.Calibration.Count} images");

@@ -19,7 +19,7 @@ internal sealed class ScoringCliOptions
     public Option<int?> MinPool { get; } = new("--min-pool") { Description = "Min-pool window of the map smoothing (1 = off). Default: MOOD's 3 (made for 128 px) scaled to the image size, 1 below 128 px." };
     public Option<int?> AvgPool { get; } = new("--avg-pool") { Description = "Average-pool window after the min-pool (1 = off). Default: MOOD's 7 (made for 128 px) scaled to the image size: 1 at 32 px, 3 at 64 px, 7 at 128 px." };
     public Option<string> Recipe { get; } = new("--recipe") { Description = "default (the best measured settings, docs/results.md) or seeds: the papers' exact recipe (MOOD image score Σ NLL>λ, min-pool 3, average-pool 7, map against the input, threshold rule, 15 softmax-weighted restorations); options given explicitly still apply.", DefaultValueFactory = _ => "default" };
-    public Option<string> ImageScore { get; } = new("--image-score") { Description = $"Image score: mood (the seeds' Σ NLL>λ), mean-nll, max-nll, map-topk (top 1 % of the pixel map), complexity (NLL bits − β·Deflate bits, Serrà et al. 2020), recon (reconstruction error), or parts joined by '+' (rank-normalised on the calibration images and summed). Default {ImageScoreDefaults.Default}; with --no-maps {ImageScoreDefaults.WithoutMaps}. The seeds' exact recipe: --recipe seeds.", DefaultValueFactory = _ => ImageScoreDefaults.Default };
+    public Option<string> ImageScore { get; } = new("--image-score") { Description = $"Image score: mood (the seeds' Σ NLL>λ), mean-nll, max-nll, map-topk (top 1 % of the pixel map), complexity (NLL bits − β·Deflate bits, Serrà et al. 2020), recon (reconstruction error), knn (distance of the encoder output to the nearest training image's, feature_bank.bin), or parts joined by '+' (rank-normalised on the calibration images and summed). Default {ImageScoreDefaults.Default}; with --no-maps {ImageScoreDefaults.WithoutMaps}. The seeds' exact recipe: --recipe seeds.", DefaultValueFactory = _ => ImageScoreDefaults.Default };
     public Option<string> Restorer { get; } = new("--restorer") { Description = "fast (incremental, batched) or naive (one full prior pass per resampled code); both draw the same restorations.", DefaultValueFactory = _ => "fast" };
 
     /// <param name="imageScores">Offer --image-score (eval, demo, score).</param>
@@ -85,7 +85,7 @@ internal sealed class ScoringCliOptions
         var prior = ModelStore.LoadPrior(runDir, backend);
         var cal = ModelStore.LoadCalibration(runDir);
         var o = Options(r, seed);
-        var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, CreateRestorer(r));
+        var scorer = new AnomalyScorer(vq, prior, o.Lambda ?? cal.Lambda, o.Tau ?? cal.Tau, o, CreateRestorer(r)) { Bank = FeatureBank.Read(runDir) };
         Describe(scorer.Lambda, scorer.Tau, o, vq.Config.ImageSize);
         Console.Error.WriteLine($"image score: {ImageScoreSpec(r, maps)}");
         return (scorer, cal, vq);

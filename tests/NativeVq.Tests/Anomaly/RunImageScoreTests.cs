@@ -74,6 +74,24 @@ public sealed class RunImageScoreTests(TinyRun run)
     }
 
     [Fact]
+    public void ARunWithoutAFeatureBankRanksByTheDefaultWithoutKnnAndSaysSo()
+    {
+        Assert.NotNull(FeatureBank.Read(run.Run));   // `train prior` wrote it
+        Assert.True(ImageScoreCalibration.Read(run.Run)!.Images.All(f => f.Knn is not null));
+        var old = run.NewFolder("no-bank");
+        foreach (var f in Directory.GetFiles(run.Run).Where(f => Path.GetFileName(f) != FeatureBank.FileName))
+            File.Copy(f, Path.Combine(old, Path.GetFileName(f)));
+        using var model = AnomalyModel.Load(old, "cpu");
+        Assert.Equal(ImageScoreDefaults.WithoutBank(ImageScoreDefaults.Default), model.ScoreName);
+        Assert.Contains(FeatureBank.FileName, model.ScoreNote);
+        using var latent = AnomalyModel.Load(old, "cpu", new AnomalyModelOptions { Maps = false });
+        Assert.Equal(ImageScoreDefaults.WithoutBank(ImageScoreDefaults.WithoutMaps), latent.ScoreName);
+        // Asked for explicitly, knn without a bank is an error naming the file.
+        var e = Assert.Throws<UserError>(() => AnomalyModel.Load(old, "cpu", new AnomalyModelOptions { Maps = false, ImageScore = "knn" }));
+        Assert.Contains(FeatureBank.FileName, e.Message);
+    }
+
+    [Fact]
     public void ARunFromBeforeScoresWithTheSeedsScoreAndSaysSo()
     {
         var old = run.NewFolder("old-run");
