@@ -17,7 +17,7 @@ public sealed class RunImageScoreTests(TinyRun run)
 {
     private string Good => Path.Combine(run.Images, "good");
 
-    private EvaluationRun Evaluate(bool stored)
+    private EvaluationRun Evaluate(bool stored, bool maps = true)
     {
         var backend = Devices.Create("cpu");
         var vq = ModelStore.LoadVqVae(run.Run, backend);
@@ -29,7 +29,26 @@ public sealed class RunImageScoreTests(TinyRun run)
         var normals = new FolderDataset(Good, opts);
         split.Check(normals, "test");
         var reference = new EvaluationReference(normals, split.Calibration, split.TrainingIndices()) { Stored = stored ? ImageScoreCalibration.Read(run.Run) : null };
-        return AnomalyEvaluation.Run(scorer, EvalSet.Folder(new FolderDataset(run.Images, opts)), reference, null, new EvaluationSettings { Baselines = false });
+        return AnomalyEvaluation.Run(scorer, EvalSet.Folder(new FolderDataset(run.Images, opts)), reference, null, new EvaluationSettings { Baselines = false, Maps = maps, ImageScore = maps ? ImageScoreDefaults.Default : ImageScoreDefaults.WithoutMaps });
+    }
+
+    [Fact]
+    public void WithoutMapsTheKnnDefaultIsEvalsToo()
+    {
+        using var model = AnomalyModel.Load(run.Run, "cpu", new AnomalyModelOptions { Maps = false });
+        Assert.Null(model.ScoreNote);
+        Assert.Equal(ImageScoreDefaults.WithoutMaps, model.ScoreName);
+        Assert.True(new ImageScorer(model.ScoreName, 1).NeedsBank);
+        var results = model.ScoreFolder(run.Images).ToDictionary(r => r.Name);
+        foreach (bool stored in new[] { false, true })
+        {
+            var ev = Evaluate(stored, maps: false);
+            Assert.Equal(ImageScoreDefaults.WithoutMaps, ev.ImageScoreName);
+            Assert.All(ev.Scores, s => Assert.NotNull(s.Knn));
+            for (int k = 0; k < ev.Scores.Count; k++)
+                Assert.Equal(ev.ImageScores[k], (float)results[ev.Scores[k].Name].Score);
+            Assert.Equal(ev.Sample.Threshold!.Value, model.Threshold);
+        }
     }
 
     [Fact]
@@ -81,11 +100,9 @@ public sealed class RunImageScoreTests(TinyRun run)
         var old = run.NewFolder("no-bank");
         foreach (var f in Directory.GetFiles(run.Run).Where(f => Path.GetFileName(f) != FeatureBank.FileName))
             File.Copy(f, Path.Combine(old, Path.GetFileName(f)));
-        using var model = AnomalyModel.Load(old, "cpu");
-        Assert.Equal(ImageScoreDefaults.WithoutBank(ImageScoreDefaults.Default), model.ScoreName);
-        Assert.Contains(FeatureBank.FileName, model.ScoreNote);
         using var latent = AnomalyModel.Load(old, "cpu", new AnomalyModelOptions { Maps = false });
         Assert.Equal(ImageScoreDefaults.WithoutBank(ImageScoreDefaults.WithoutMaps), latent.ScoreName);
+        Assert.Contains(FeatureBank.FileName, latent.ScoreNote);
         // Asked for explicitly, knn without a bank is an error naming the file.
         var e = Assert.Throws<UserError>(() => AnomalyModel.Load(old, "cpu", new AnomalyModelOptions { Maps = false, ImageScore = "knn" }));
         Assert.Contains(FeatureBank.FileName, e.Message);
