@@ -71,7 +71,7 @@ public static class AnomalyEvaluation
         IReadOnlyList<float>? normalScores;
         if (reference is { Calibration.Count: > 0 })
         {
-            calFeatures = StoredCalibration(reference, scorer, settings.Maps, size)
+            calFeatures = StoredCalibration(reference, scorer, settings.Maps, imageScorer.NeedsBank, size)
                 ?? scorer.Score(reference.Data, reference.Calibration, settings.Maps, done => progress?.Invoke("calibrate", done, reference.Calibration.Count), seedByIndex: false)
                     .Select(imageScorer.Features).ToList();
             imageScorer.Calibrate(calFeatures);
@@ -122,13 +122,14 @@ public static class AnomalyEvaluation
 
     /// <summary>
     /// The calibration images' stored values (image_score.json) when they were computed with this evaluation's λ, τ
-    /// and map settings for the same images; null = score them.
+    /// and map settings for the same images (and hold knn values when the image score needs them: a file from before
+    /// knn is still used for the other scores, and the knn comparisons are then left out); null = score them.
     /// </summary>
-    private static IReadOnlyList<ImageScoreFeatures>? StoredCalibration(EvaluationReference reference, AnomalyScorer scorer, bool maps, int size)
+    private static IReadOnlyList<ImageScoreFeatures>? StoredCalibration(EvaluationReference reference, AnomalyScorer scorer, bool maps, bool knn, int size)
     {
         if (reference.Stored is not { } stored || stored.Images.Count != reference.Calibration.Count) return null;
         if (!reference.Calibration.Select(reference.Data.NameOf).SequenceEqual(stored.Names)) return null;
-        var everything = new ImageScorer((maps ? "mood+map-topk" : ImageScoreDefaults.Seeds) + (scorer.Bank is null ? "" : "+knn"), scorer.Lambda);
+        var everything = new ImageScorer((maps ? "mood+map-topk" : ImageScoreDefaults.Seeds) + (knn ? "+knn" : ""), scorer.Lambda);
         return stored.Mismatch(everything, scorer.Lambda, scorer.Tau, scorer.Options, size) is null ? stored.Images : null;
     }
 
