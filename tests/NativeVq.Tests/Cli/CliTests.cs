@@ -43,6 +43,22 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void DemoExportWritesAGravelCategoryAndRefusesAnUnknownTexture()
+    {
+        var (bad, _, err) = Run("demo", "--texture", "marble", "--export", Path.Combine(_dir, "x"));
+        Assert.Equal(1, bad);
+        Assert.Contains("--texture", err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
+        var root = Path.Combine(_dir, "gravel");
+        var (code, output, _) = Run("demo", "--texture", "gravel", "--export", root, "--export-size", "16", "--images", "4", "--test-images", "6");
+        Assert.Equal(0, code);
+        Assert.Contains("gravel", output);
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(root, "train", "good")).Length);
+        Assert.Equal(6, Directory.GetFiles(Path.Combine(root, "test"), "*.png", SearchOption.AllDirectories).Length);
+    }
+
+    [Fact]
     public void MissingDataFolderIsOneLineErrorAndNonZeroExit()
     {
         var missing = Path.Combine(_dir, "nope");
