@@ -121,6 +121,30 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void TrainPriorTracksAndKeepsTheBestEpochByDefaultButNotWithTheSeedsRecipe()
+    {
+        var good = Path.Combine(_dir, "good");
+        NativeVq.Data.SyntheticCategory.Write(Path.Combine(_dir, "cat"), 16, 2, 16, 3, "gravel");
+        Directory.Move(Path.Combine(_dir, "cat", "train", "good"), good);
+        string[] dev = ["--device", "cpu"];
+        int BestEpochOf(string run) => System.Text.Json.JsonDocument.Parse(File.ReadAllLines(Path.Combine(run, PriorTrainer.MetricsName))[^1]).RootElement.GetProperty("best_epoch").GetInt32();
+        var vq = Path.Combine(_dir, "vq");
+        var (code, _, err) = Run([.. "train vqvae --size 16 --epochs 1 --batch 4 --width 8 --codes 8 --embedding-dim 4".Split(' '), "--data", good, "--out", vq, .. dev]);
+        Assert.True(code == 0, err);
+        foreach (var (name, extra) in new[] { ("default", Array.Empty<string>()), ("seeds", new[] { "--recipe", "seeds" }) })
+        {
+            var run = Path.Combine(_dir, name);
+            Directory.CreateDirectory(run);
+            foreach (var f in Directory.GetFiles(vq)) File.Copy(f, Path.Combine(run, Path.GetFileName(f)));
+            (code, _, err) = Run([.. "train prior --size 16 --epochs 3 --batch 4 --prior-channels 8".Split(' '), "--vqvae", run, "--data", good, .. extra, .. dev]);
+            Assert.True(code == 0, err);
+            Assert.Contains("of 3", err);   // "kept epoch K of 3"
+            if (name == "default") Assert.InRange(BestEpochOf(run), 1, 3);   // the held-out NLL is tracked to keep the best epoch
+            else Assert.Equal(0, BestEpochOf(run));                         // the seeds keep the last epoch and track nothing
+        }
+    }
+
+    [Fact]
     public void TrainPriorEvalScoreNllAndSampleEndToEnd()
     {
         // good/ and scratch|spot/ subfolders of 16x16 textures: the layout `eval --format folder` reads.
