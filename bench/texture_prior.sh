@@ -23,6 +23,11 @@ declare -A setting=(
   [augment+keep-best]="--augment-copies 4 --keep-best true"
   [regularised]="--augment-copies 4 --keep-best true --prior-dropout 0.1 --weight-decay 0.01 --schedule cosine"
   [channels64]="--prior-channels 64"
+  # The small prior of docs/results.md's table (fast enough for a loaded machine).
+  [small]="--prior-channels 32 --prior-blocks 1 --prior-res-blocks 1 --keep-best true"
+  [small+augment]="--prior-channels 32 --prior-blocks 1 --prior-res-blocks 1 --keep-best true --augment-copies 4"
+  [small-100]="--prior-channels 32 --prior-blocks 1 --prior-res-blocks 1 --keep-best true --epochs 100"
+  [small-100-last]="--prior-channels 32 --prior-blocks 1 --prior-res-blocks 1 --keep-best false --epochs 100"
 )
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(default augment+keep-best regularised channels64)
@@ -45,7 +50,7 @@ for name in "${names[@]}"; do
   p=$(( $(date +%s) - s )); s=$(date +%s)
   $NVQ eval --model "$run" --data "$data" --out "$run/report" --limit "$LIMIT" --device cpu > "$run/eval.txt" 2>&1 || echo "eval $name failed: $(tail -1 "$run/eval.txt")" >&2
   e=$(( $(date +%s) - s ))
-  nll=$(grep -oE 'training [0-9.]+ nats, held-out [0-9.]+ nats \([-+0-9.]+ %\); kept epoch [0-9]+ of [0-9]+' "$run/prior.log" | awk '{print $2 "\t" $5 "\t" $7 "\t" $12 "/" $14}' | tr -d '(')
+  nll=$(grep -oE 'training [0-9.]+ nats, held-out [0-9.]+ nats \([-+0-9.]+ %\); kept epoch [0-9]+ of [0-9]+' "$run/prior.log" | awk '{print $2 "\t" $5 "\t" $7 "\t" $11 "/" $13}' | tr -d '(')
   img=$(grep -oE '^image AUROC [0-9.]+' "$run/eval.txt" | awk '{print $3}')
   pix=$(grep -oE '^pixel AUROC [0-9.]+  AUPRO@0.3 [0-9.]+' "$run/eval.txt" | awk '{print $3 "\t" $5}')
   per=$(grep -E '^  (scratch|spot) ' "$run/eval.txt" | awk '{printf "%s img %s pix %s aupro %s; ", $1, $4, $7, $9}')
