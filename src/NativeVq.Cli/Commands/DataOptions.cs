@@ -81,7 +81,8 @@ internal sealed class DataOptions
         {
             return source["kind"]!.GetValue<string>() switch
             {
-                "synthetic" => new SyntheticTextures(source["count"]!.GetValue<int>(), source["size"]!.GetValue<int>(), source["seed"]!.GetValue<ulong>()),
+                "synthetic" => new SyntheticTextures(source["count"]!.GetValue<int>(), source["size"]!.GetValue<int>(), source["seed"]!.GetValue<ulong>(),
+                    texture: SyntheticTextures.ParseKind(source["texture"]?.GetValue<string>() ?? "stripes", $"{CalibrationSplit.FileName}: texture")),
                 "files" => OpenWith(source["data"]!.GetValue<string>(), source["format"]!.GetValue<string>(), source["size"]!.GetValue<int>(),
                     source["channels"]!.GetValue<int>(), source["normal_class"]?.GetValue<int>(), source["split"]!.GetValue<string>(),
                     source["max_pixels"]!.GetValue<long>(), _ => { }, null,

@@ -43,6 +43,22 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void DemoExportWritesAGravelCategoryAndRefusesAnUnknownTexture()
+    {
+        var (bad, _, err) = Run("demo", "--texture", "marble", "--export", Path.Combine(_dir, "x"));
+        Assert.Equal(1, bad);
+        Assert.Contains("--texture", err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "x")));
+        var root = Path.Combine(_dir, "gravel");
+        var (code, output, _) = Run("demo", "--texture", "gravel", "--export", root, "--export-size", "16", "--images", "4", "--test-images", "6");
+        Assert.Equal(0, code);
+        Assert.Contains("gravel", output);
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(root, "train", "good")).Length);
+        Assert.Equal(6, Directory.GetFiles(Path.Combine(root, "test"), "*.png", SearchOption.AllDirectories).Length);
+    }
+
+    [Fact]
     public void MissingDataFolderIsOneLineErrorAndNonZeroExit()
     {
         var missing = Path.Combine(_dir, "nope");
@@ -102,6 +118,30 @@ public sealed class CliTests : IDisposable
         (code, _, err) = Run("reconstruct", "--model", run, "--input", Path.Combine(data, "00.png"), "--out", recon, "--device", "cpu");
         Assert.True(code == 0, err);
         Assert.True(File.Exists(recon));
+    }
+
+    [Fact]
+    public void TrainPriorTracksAndKeepsTheBestEpochByDefaultButNotWithTheSeedsRecipe()
+    {
+        var good = Path.Combine(_dir, "good");
+        NativeVq.Data.SyntheticCategory.Write(Path.Combine(_dir, "cat"), 16, 2, 16, 3, "gravel");
+        Directory.Move(Path.Combine(_dir, "cat", "train", "good"), good);
+        string[] dev = ["--device", "cpu"];
+        int BestEpochOf(string run) => System.Text.Json.JsonDocument.Parse(File.ReadAllLines(Path.Combine(run, PriorTrainer.MetricsName))[^1]).RootElement.GetProperty("best_epoch").GetInt32();
+        var vq = Path.Combine(_dir, "vq");
+        var (code, _, err) = Run([.. "train vqvae --size 16 --epochs 1 --batch 4 --width 8 --codes 8 --embedding-dim 4".Split(' '), "--data", good, "--out", vq, .. dev]);
+        Assert.True(code == 0, err);
+        foreach (var (name, extra) in new[] { ("default", Array.Empty<string>()), ("seeds", new[] { "--recipe", "seeds" }) })
+        {
+            var run = Path.Combine(_dir, name);
+            Directory.CreateDirectory(run);
+            foreach (var f in Directory.GetFiles(vq)) File.Copy(f, Path.Combine(run, Path.GetFileName(f)));
+            (code, _, err) = Run([.. "train prior --size 16 --epochs 3 --batch 4 --prior-channels 8".Split(' '), "--vqvae", run, "--data", good, .. extra, .. dev]);
+            Assert.True(code == 0, err);
+            Assert.Contains("of 3", err);   // "kept epoch K of 3"
+            if (name == "default") Assert.InRange(BestEpochOf(run), 1, 3);   // the held-out NLL is tracked to keep the best epoch
+            else Assert.Equal(0, BestEpochOf(run));                         // the seeds keep the last epoch and track nothing
+        }
     }
 
     [Fact]
