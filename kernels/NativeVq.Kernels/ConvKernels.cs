@@ -169,10 +169,14 @@ public sealed partial class IlgpuBackend
 
     protected override void Conv2dBackwardInputCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
     {
-        if (g.InputSize == 0 || (UseTiledGemm && ConvBackwardInputTiled(dy, w, dx, g, GemmTile))) return;
+        if (g.InputSize == 0 || (UseTiledGemm && ConvBackwardInputTiledPath(dy, w, dx, g))) return;
         _convBackwardInput ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvGeom>(ConvKernels.BackwardInput);
         _convBackwardInput(g.InputSize, F(dy), F(w), F(dx), g);
     }
+
+    /// <summary>A strided conv's input gradient per output phase (every gathered tap real), a stride-1 one as one implicit GEMM.</summary>
+    private bool ConvBackwardInputTiledPath(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
+        => g.StrideH * g.StrideW > 1 ? ConvTransposePhaseTiled(dy, w, null, dx, g, GemmTile) : ConvBackwardInputTiled(dy, w, dx, g, GemmTile);
 
     protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor dw, in ConvGeom g)
     {

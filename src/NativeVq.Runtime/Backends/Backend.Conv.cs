@@ -150,6 +150,30 @@ public abstract partial class Backend
         Conv2dBackwardInputCore(dy, w, dx, g);
     }
 
+    /// <summary>
+    /// conv_transpose2d's forward into a zeroed y: y += convᵀ(x, w) (+ bias[c] of y's channels), where g is the conv
+    /// whose input is y and whose output is x (w in its [Cout_g, Cin_g, KH, KW] = [Cin_t, Cout_t, KH, KW] layout).
+    /// </summary>
+    public void ConvTranspose2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g)
+    {
+        if (bias is not null)
+        {
+            CheckConv(g, y, w, x, "conv_transpose2d");
+            bool fused;
+            using (Profiler.Kernel(this, "conv_transpose2d", g.Flops, g.Bytes, x, w, y))
+                fused = ConvTranspose2dBiasCore(x, w, bias, y, g);
+            if (fused) return;
+        }
+        Conv2dBackwardInput(x, w, y, g);
+        if (bias is not null) AddChannelBias(bias, y, g.N, g.Cin, g.H * g.W);
+    }
+
+    /// <summary>
+    /// conv_transpose2d with its bias in one kernel (y += acc + bias: the same fl(acc + b) on a zeroed y as a separate
+    /// bias pass); false when this backend has no such kernel here, and then nothing was launched.
+    /// </summary>
+    protected virtual bool ConvTranspose2dBiasCore(Tensor x, Tensor w, Tensor bias, Tensor y, in ConvGeom g) => false;
+
     /// <summary>dw += Σ_n dy_n ⋆ x_n: the weight gradient. Accumulates.</summary>
     public void Conv2dBackwardWeight(Tensor x, Tensor dy, Tensor dw, in ConvGeom g)
     {

@@ -104,9 +104,12 @@ public static partial class F
         var g = new ConvGeom(n, cout, hout, wout, cin, kh, kw, stride, stride, padding, padding, h, wd);
         var be = x.Backend;
         var y = Tensor.Zeros(be, n, cout, hout, wout);
-        be.Conv2dBackwardInput(x, w, y, g);
-        if (epilogue.Activation != ConvActivation.None) be.BiasActivation(y, bias, n, cout, hout * wout, epilogue);
-        else if (bias is not null) be.AddChannelBias(bias, y, n, cout, hout * wout);
+        if (epilogue.Activation != ConvActivation.None)
+        {
+            be.Conv2dBackwardInput(x, w, y, g);
+            be.BiasActivation(y, bias, n, cout, hout * wout, epilogue);
+        }
+        else be.ConvTranspose2dForward(x, w, bias, y, g); // on cuda a bias alone goes into the per-phase kernel's store
         Autograd.Record(ConvTransposeNames[epilogue.Code], y, [x, w, bias], dy =>
         {
             var dz = EpilogueBackward(y, dy, bias, epilogue, n, cout, hout * wout);
@@ -128,11 +131,34 @@ public static partial class F
     /// channels (the broadcast is a K=1 matmul with ones, so it stays on the device).
     /// </summary>
     public static Tensor MaskedConv2d(Tensor x, Tensor w, Tensor mask, Tensor? bias = null, int stride = 1, int padding = 0)
-        => Conv2d(x, MaskWeight(w, mask), bias, stride, padding);
+        => MaskedConv2d(x, w, mask, bias, stride, (padding, padding, padding, padding));
 
-    /// <summary>Masked conv with F.pad-style (left, right, top, bottom) padding.</summary>
+    /// <summary>
+    /// Masked conv with F.pad-style (left, right, top, bottom) padding. On a backend with masked conv kernels (cuda) a
+    /// [KH, KW] kernel mask goes to kernels that skip the masked taps (no masked weight in the graph, the same values
+    /// up to summation order); elsewhere, or with a full-shape mask, the graph above.
+    /// </summary>
     public static Tensor MaskedConv2d(Tensor x, Tensor w, Tensor mask, Tensor? bias, int stride, (int Left, int Right, int Top, int Bottom) pad)
-        => Conv2d(x, MaskWeight(w, mask), bias, stride, pad);
+    {
+        RequireSameBackend("masked_conv2d", x, w, bias, mask);
+        ShapeUtil.RequireRank(x, 4, "masked_conv2d", "input");
+        ShapeUtil.RequireRank(w, 4, "masked_conv2d", "weight");
+        if (mask.RequiresGrad || mask.Numel != w.Dim(2) * w.Dim(3) || w.Dim(1) != x.Dim(1) || (bias is not null && (bias.Rank != 1 || bias.Dim(0) != w.Dim(0))))
+            return Conv2d(x, MaskWeight(w, mask), bias, stride, pad);
+        var g = ConvGeom.Create(x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3), w.Dim(0), w.Dim(2), w.Dim(3),
+            stride, stride, pad.Top, pad.Bottom, pad.Left, pad.Right);
+        var be = x.Backend;
+        if (!be.HasMaskedConvKernels(g)) return Conv2d(x, MaskWeight(w, mask), bias, stride, pad);
+        var y = Tensor.Empty(be, g.N, g.Cout, g.Hout, g.Wout);
+        be.MaskedConv2dForward(x, w, mask, bias, y, g);
+        Autograd.Record("masked_conv2d", y, [x, w, bias], dy =>
+        {
+            if (x.RequiresGrad) be.MaskedConv2dBackwardInput(dy, w, mask, x.GradOrZeros(), g);
+            if (w.RequiresGrad) be.MaskedConv2dBackwardWeight(x, dy, mask, w.GradOrZeros(), g);
+            if (bias is not null && bias.RequiresGrad) be.ChannelSum(dy, bias.GradOrZeros(), g.N, g.Cout, g.Hout * g.Wout);
+        });
+        return y;
+    }
 
     private static Tensor MaskWeight(Tensor w, Tensor mask)
     {

@@ -73,6 +73,10 @@ public sealed class PtxCompileTests
     [InlineData("TiledConvKernels.Forward")]
     [InlineData("TiledConvKernels.BackwardInput")]
     [InlineData("TiledConvKernels.BackwardWeightSplit")]
+    [InlineData("TiledConvTransposeKernels.PhaseGather")]
+    [InlineData("TiledMaskedConvKernels.Forward")]
+    [InlineData("TiledMaskedConvKernels.BackwardInput")]
+    [InlineData("TiledMaskedConvKernels.BackwardWeightSplit")]
     [InlineData("TiledCodebookKernels.NearestCode")]
     [InlineData("AttentionKernels.FusedCausal")]
     public void RegisterBlockedKernelsUseNoLocalMemory(string kernel)
