@@ -40,6 +40,10 @@ public sealed class GpuParity(Backend gpu, CheckSizes sz)
         var (cn, cin, cout, ch) = sz.ParityConv;
         Add("conv3x3_s1_p1", () => Conv(ConvGeom.Create(cn, cin, ch, ch, cout, 3, 1, 1)));
         Add("conv4x4_s2_p1", () => Conv(ConvGeom.Create(cn, cin, ch + 1, ch + 1, cout, 4, 2, 1)));
+        Add("conv_transpose4x4_s2_p1", () => OpGrads(["y", "dx", "dw", "db"], (be, t) => F.ConvTranspose2d(t[0], t[1], t[2], 2, 1),
+            R(cn, cin, ch, ch), R(cin, cout, 4, 4), R(cout)));
+        Add("masked_conv3x3_causal", () => OpGrads(["y", "dx", "dw", "db"], (be, t) => F.MaskedConv2d(t[0], t[1], CausalMask(be, 3), t[2], 1, (1, 1, 2, 0)),
+            R(cn, cin, ch, ch), R(cout, cin, 3, 3), R(cout)));
         Add("attention_fwd_bwd", Attention);
         Add("argmin", Argmin);
         Add("softmax", Softmax);
@@ -171,6 +175,33 @@ public sealed class GpuParity(Backend gpu, CheckSizes sz)
         var res = Worst(new[] { "forward", "backward_input", "backward_weight" }.Select((n, i) => (n, Compare(c[i], d[i], Tol))));
         res["geometry"] = g.ToString();
         return res;
+    }
+
+    /// <summary>PixelSNAIL's k×k causal kernel mask: every tap of the rows above, the last row up to the centre.</summary>
+    private static Tensor CausalMask(Backend be, int k)
+    {
+        var m = new float[k * k];
+        Array.Fill(m, 1f);
+        for (int c = k / 2 + 1; c < k; c++) m[(k - 1) * k + c] = 0f;
+        return Tensor.FromArray(be, m, k, k);
+    }
+
+    /// <summary>One op's output and the gradients of its inputs (upstream: random), on cpu and on the device from the same inputs.</summary>
+    private JsonObject OpGrads(string[] names, Func<Backend, Tensor[], Tensor> op, params Tensor[] inputs)
+    {
+        float[][] Run(Backend be, float[] up)
+        {
+            using var scope = new TensorScope();
+            var t = inputs.Select(i => i.To(be)).ToArray();
+            foreach (var i in t) i.RequiresGrad = true;
+            var y = op(be, t);
+            y.Backward(Tensor.FromArray(be, up, y.Shape));
+            return [y.ToArray(), .. t.Select(i => i.Grad!.ToArray())];
+        }
+        float[] upstream;
+        using (new TensorScope()) { using var _ = Autograd.NoGrad(); upstream = Rand(op(Cpu, inputs).Numel); }
+        var c = Run(Cpu, upstream); var d = Run(gpu, upstream);
+        return Worst(names.Select((n, i) => (n, Compare(c[i], d[i], Tol))));
     }
 
     private JsonObject Attention()

@@ -70,7 +70,65 @@ public static class GpuTimings
         double total = fwd + node["backward_input_ms"]!.GetValue<double>() + node["backward_weight_ms"]!.GetValue<double>() + node["bias_grad_ms"]!.GetValue<double>();
         node["fwd_bwd_ms"] = Round(total);
         node["fwd_bwd_tflops"] = Round(3 * g.Flops / (total * 1e9));
+        node["transpose"] = Guarded(() => ConvTranspose(be, sz, timer));
+        node["masked"] = Guarded(() => MaskedConv(be, sz, timer));
         return node;
+    }
+
+    /// <summary>
+    /// conv_transpose2d 4x4 stride 2 pad 1, C→C, H/2 → H (the decoder's up-sampling): the per-phase kernel against the
+    /// implicit GEMM over every tap (3/4 of them zero), then the op forward and forward+backward through the backend.
+    /// </summary>
+    private static JsonNode ConvTranspose(Backend be, CheckSizes sz, DeviceTimer timer)
+    {
+        var (n, ch, h) = sz.Conv;
+        var g = ConvGeom.Create(n, ch, h, h, ch, 4, 2, 1); // the conv whose adjoint this is: input h×h, output h/2
+        using var scope = new TensorScope();
+        var x = R(be, 16, 1f, n, ch, g.Hout, g.Wout); var w = R(be, 17, 0.05f, ch, ch, 4, 4); var bias = R(be, 18, 0.1f, ch);
+        var y = Tensor.Zeros(be, n, ch, h, h);
+        var node = new JsonObject { ["geometry"] = $"[{n},{ch},{g.Hout},{g.Wout}] -> [{n},{ch},{h},{h}] k4 s2 p1", ["gflop_per_pass_useful"] = Round(g.Flops / 1e9, 2) };
+        if (be is IlgpuBackend ib)
+        {
+            node["phase_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => Require(ib.ConvTransposePhaseTiled(x, w, bias, y, g, ib.GemmTile)), minReps: 3, maxSeconds: 5))));
+            node["all_taps_ms"] = Guarded(() => JsonValue.Create(Round(timer.MedianMs(() => Require(ib.ConvBackwardInputTiled(x, w, y, g, ib.GemmTile)), minReps: 3, maxSeconds: 5))));
+        }
+        w.RequiresGrad = x.RequiresGrad = bias.RequiresGrad = true;
+        var up = R(be, 19, 1f, n, ch, h, h);
+        node["op_forward_ms"] = Round(timer.MedianMs(() => { using var s = new TensorScope(); using var _ = Autograd.NoGrad(); F.ConvTranspose2d(x, w, bias, 2, 1); }, minReps: 3, maxSeconds: 5));
+        node["op_forward_backward_ms"] = Round(timer.MedianMs(() => { using var s = new TensorScope(); F.ConvTranspose2d(x, w, bias, 2, 1).Backward(up); }, minReps: 3, maxSeconds: 5));
+        return node;
+    }
+
+    /// <summary>
+    /// PixelSNAIL's causal 3x3 masked conv, C→C at H×H: forward+backward through the masked kernels (masked taps skipped)
+    /// and through the graph path (weight ∘ mask, then the plain conv kernels; forced by a full-shape mask).
+    /// </summary>
+    private static JsonNode MaskedConv(Backend be, CheckSizes sz, DeviceTimer timer)
+    {
+        var (n, ch, h) = sz.Conv;
+        var g = ConvGeom.Create(n, ch, h, h, ch, 3, 3, 1, 1, 2, 0, 1, 1);
+        using var scope = new TensorScope();
+        var x = R(be, 20, 1f, n, ch, h, h); var w = R(be, 21, 0.05f, ch, ch, 3, 3); var bias = R(be, 22, 0.1f, ch);
+        var mask = new float[9];
+        Array.Fill(mask, 1f);
+        mask[8] = 0f; // the last kernel row's tap right of the centre
+        var kernelMask = Tensor.FromArray(be, mask, 3, 3);
+        var fullMask = Tensor.FromArray(be, Enumerable.Range(0, ch * ch * 9).Select(i => mask[i % 9]).ToArray(), ch, ch, 3, 3);
+        x.RequiresGrad = w.RequiresGrad = bias.RequiresGrad = true;
+        var up = R(be, 23, 1f, n, ch, h, h);
+        double Measure(Tensor m) => Round(timer.MedianMs(() => { using var s = new TensorScope(); F.MaskedConv2d(x, w, m, bias, 1, (1, 1, 2, 0)).Backward(up); }, minReps: 3, maxSeconds: 5));
+        return new JsonObject
+        {
+            ["geometry"] = g.ToString(),
+            ["masked_kernels"] = be.HasMaskedConvKernels(g),
+            ["forward_backward_ms"] = Measure(kernelMask),
+            ["graph_path_forward_backward_ms"] = Measure(fullMask),
+        };
+    }
+
+    private static void Require(bool launched)
+    {
+        if (!launched) throw new InvalidOperationException("grid too large");
     }
 
     /// <summary>PixelSNAIL's causal attention with its q/k/v projections, forward and forward+backward.</summary>
