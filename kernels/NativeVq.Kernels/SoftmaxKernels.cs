@@ -9,7 +9,8 @@ namespace NativeVq.Kernels;
 /// Tests: tests/NativeVq.Tests/Kernels/SoftmaxParityTests.cs; bench: bench/NativeVq.Bench/AttentionBench.cs.
 /// Reductions over a softmax axis run sequentially inside one thread (one thread per position or per output
 /// element), so every result has a fixed summation order and needs no shared memory or atomics; the attention rows
-/// (contiguous) also have one-warp-per-row kernels reducing with warp shuffles, which cuda runs.
+/// (contiguous) also have one-warp-per-row kernels reducing with warp shuffles, which cuda runs; cuda runs the channel
+/// softmax and cross-entropy with several lanes per position (ChannelSoftmaxWarpKernels).
 /// Flags are ints (ILGPU kernel parameters must be blittable; bool is not).
 /// </summary>
 public static class SoftmaxKernels
@@ -167,6 +168,7 @@ public sealed partial class IlgpuBackend
     protected override void SoftmaxChannelsCore(Tensor x, Tensor y, int n, int c, int hw, bool log)
     {
         if (n * c * hw == 0) return;
+        if (UseTiledGemm) { SoftmaxChannelsWarp(x, y, n, c, hw, log, ChannelLanes); return; }
         _softmaxChannels ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(SoftmaxKernels.SoftmaxChannels);
         _softmaxChannels(n * hw, F(x), F(y), c, hw, log ? 1 : 0);
     }
@@ -174,6 +176,7 @@ public sealed partial class IlgpuBackend
     protected override void SoftmaxChannelsBackwardCore(Tensor y, Tensor dy, Tensor dx, int n, int c, int hw, bool log)
     {
         if (n * c * hw == 0) return;
+        if (UseTiledGemm) { SoftmaxChannelsBackwardWarp(y, dy, dx, n, c, hw, log, ChannelLanes); return; }
         _softmaxChannelsBackward ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int>(SoftmaxKernels.SoftmaxChannelsBackward);
         _softmaxChannelsBackward(n * hw, F(y), F(dy), F(dx), c, hw, log ? 1 : 0);
     }
@@ -181,6 +184,7 @@ public sealed partial class IlgpuBackend
     protected override void CrossEntropyCore(Tensor logits, Tensor targets, Tensor nll, Tensor lse, int n, int k, int hw)
     {
         if (n * k * hw == 0) return;
+        if (UseTiledGemm) { CrossEntropyWarp(logits, targets, nll, lse, n, k, hw, ChannelLanes); return; }
         _crossEntropy ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(SoftmaxKernels.CrossEntropy);
         _crossEntropy(n * hw, F(logits), I(targets), F(nll), F(lse), k, hw);
     }
