@@ -80,6 +80,9 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
 
     public List<PriorEpochMetrics> History { get; } = new();
 
+    /// <summary>Steps between the host's reads of the loss kept on the device.</summary>
+    public int StepReadInterval { get; init; } = DeviceStepLog.DefaultInterval;
+
     /// <summary>Set when <see cref="Run"/> trained to the end (not when it stopped at --max-steps).</summary>
     public PriorTrainResult? Result { get; private set; }
 
@@ -153,6 +156,8 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
 
         int epochsRun = step / batchesPerEpoch;
         bool stoppedEarly = false;
+        // The loss stays on the device; the host reads it every DeviceStepLog.DefaultInterval steps and before a checkpoint.
+        using var stepLog = new DeviceStepLog(backend, 1, StepReadInterval);
         for (int epoch = step / batchesPerEpoch; epoch < options.Epochs; epoch++)
         {
             var order = Enumerable.Range(0, images).ToArray();
@@ -169,35 +174,48 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
             int batches = _epochBatches;
             _epochNllSum = 0; _epochBatches = 0;
             model.Train();
+            int firstPending = step;
+            // Adds the pending steps' losses to the running sum in step order; a non-finite one stops the run there (the
+            // last checkpoint, written only after such a read, is good).
+            void ReadSteps()
+            {
+                var (values, _) = stepLog.Read();
+                for (int i = 0; i < values.Length; i++)
+                {
+                    if (!float.IsFinite(values[i]))
+                        throw new UserError($"prior training diverged: the loss is not finite at step {firstPending + i + 1} (epoch {epoch + 1}); " +
+                            (File.Exists(ckptPath) ? $"the last good checkpoint {ckptPath} is kept" : "no checkpoint was written") + "; try a lower --lr");
+                    nllSum += values[i]; batches++;
+                }
+            }
             for (int b = step - epoch * batchesPerEpoch; b < batchesPerEpoch; b++)
             {
                 adam.Lr = LearningRate(step, totalSteps);
                 var idx = order.Skip(b * options.Batch).Take(options.Batch).ToArray();
                 var maps = train.Take(idx);
-                float nll;
                 using (var scope = new TensorScope())
                 {
                     var loss = model.Loss(Tensor.FromArray(backend, maps.Codes, maps.Count, maps.Height, maps.Width));
                     loss.Backward();
-                    nll = loss.Item();
-                    if (!float.IsFinite(nll))
-                        throw new UserError($"prior training diverged: the loss is not finite at step {step + 1} (epoch {epoch + 1}); " +
-                            (File.Exists(ckptPath) ? $"the last good checkpoint {ckptPath} is kept" : "no checkpoint was written") + "; try a lower --lr");
+                    if (stepLog.Pending == 0) firstPending = step;
+                    stepLog.Record([loss]);
                     adam.Step();
                     adam.ZeroGrad();
+                    if (stepLog.IsFull) ReadSteps();
                 }
                 step++;
-                nllSum += nll; batches++;
-                stage.Update(b + 1, (long)(b + 1) * options.Batch, string.Create(CultureInfo.InvariantCulture, $"nll {nllSum / batches:F3} nats/code ({nllSum / batches / Math.Log(2):F3} bits)"));
+                stage.Update(b + 1, (long)(b + 1) * options.Batch, batches == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $"nll {nllSum / batches:F3} nats/code ({nllSum / batches / Math.Log(2):F3} bits)"));
                 // At an epoch's last batch the epoch is finished first (metrics line, checkpoint), then the run stops.
                 if (options.MaxSteps > 0 && step >= options.MaxSteps && b + 1 < batchesPerEpoch)
                 {
+                    ReadSteps();
                     _epochNllSum = nllSum; _epochBatches = batches;
                     Save(run, model, adam, names, step);
                     stage.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
             }
+            ReadSteps();
             double held = heldOut.Count > 0 ? MeanNll(model, heldOut) : double.NaN;
             if (tracksBest)
             {

@@ -49,6 +49,9 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
 
     public List<VqVaeEpochMetrics> History { get; } = new();
 
+    /// <summary>Steps between the host's reads of the losses and code counts kept on the device.</summary>
+    public int StepReadInterval { get; init; } = DeviceStepLog.DefaultInterval;
+
     public VqVae Run()
     {
         if (data.Count == 0) throw new UserError("the training data holds no images");
@@ -100,6 +103,9 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
         using var loaderIt = new BatchLoader(data, new BatchLoaderOptions { BatchSize = options.Batch, Seed = options.Seed, Shuffle = true, Cache = data.Count <= 50_000 }, start);
         var gridInput = GridBatch(Math.Min(options.GridImages, data.Count));
 
+        // Losses and code counts stay on the device; the host reads them every DeviceStepLog.DefaultInterval steps and
+        // before a checkpoint or a dead-code restart (a GPU step then copies only its batch in).
+        using var stepLog = new DeviceStepLog(backend, 2, StepReadInterval, config.CodebookSize);
         for (int epoch = start.Epoch; epoch < options.Epochs; epoch++)
         {
             var stage = new ProgressStage(Progress, $"epoch {epoch + 1}/{options.Epochs}", loaderIt.BatchesPerEpoch);
@@ -110,6 +116,22 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
             int batches = sums.Batches;
             long images = sums.Images;
             int done = loaderIt.Position.Index / Math.Max(1, options.Batch);
+            int firstPending = step;
+            // Adds the pending steps to the running sums in step order; a non-finite loss stops the run there (the last
+            // checkpoint, written only after such a read, is good).
+            void ReadSteps()
+            {
+                var (values, seen) = stepLog.Read();
+                for (int i = 0; i < values.Length; i += 2)
+                {
+                    float rec = values[i], vq = values[i + 1];
+                    if (!float.IsFinite(rec) || !float.IsFinite(vq))
+                        throw new UserError($"training diverged: the loss is {(float.IsNaN(rec + vq) ? "NaN" : "infinite")} at step {firstPending + i / 2 + 1} (epoch {epoch + 1}); " +
+                            (File.Exists(ckptPath) ? $"the last good checkpoint {ckptPath} is kept" : "no checkpoint was written") + "; try a lower --lr");
+                    recSum += rec; vqSum += vq; batches++;
+                }
+                for (int c = 0; c < seen.Length; c++) { counts[c] += seen[c]; sinceRestart[c] += seen[c]; }
+            }
             foreach (var batch in loaderIt.EpochBatches())
             {
                 using (batch)
@@ -119,31 +141,32 @@ public sealed class VqVaeTrainer(Backend backend, IImageDataset data, VqVaeConfi
                     var o = model.Forward(x);
                     o.Loss.Backward();
                     if (options.ClipNorm > 0) GradClip.ClipGlobalNorm(model.Parameters(), options.ClipNorm);
-                    float rec = o.ReconLoss.Item(), vq = o.VqLoss.Item();
-                    if (!float.IsFinite(rec) || !float.IsFinite(vq))
-                        throw new UserError($"training diverged: the loss is {(float.IsNaN(rec + vq) ? "NaN" : "infinite")} at step {step + 1} (epoch {epoch + 1}); " +
-                            (File.Exists(ckptPath) ? $"the last good checkpoint {ckptPath} is kept" : "no checkpoint was written") + "; try a lower --lr");
+                    if (stepLog.Pending == 0) firstPending = step;
+                    stepLog.Record([o.ReconLoss, o.VqLoss], o.Indices);
                     adam.Step();
                     adam.ZeroGrad();
                     if (config.Ema) model.Quantizer.UpdateEma(o.ZE, o.Indices);
-                    foreach (var c in o.Indices.ToIntArray()) { counts[c]++; sinceRestart[c]++; }
                     if (options.RestartDeadCodesEvery > 0 && (step + 1) % options.RestartDeadCodesEvery == 0)
                     {
+                        ReadSteps();
                         model.Quantizer.RestartDeadCodes(o.ZE, o.Indices, sinceRestart, restartRng);
                         Array.Clear(sinceRestart);
                     }
-                    recSum += rec; vqSum += vq; batches++; images += batch.Count;
+                    else if (stepLog.IsFull) ReadSteps();
+                    images += batch.Count;
                 }
                 step++; done++;
-                stage.Update(done, images, string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
+                stage.Update(done, images, batches == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $"recon {recSum / batches:F4} vq {vqSum / batches:F4} ppl {Perplexity(counts):F1}"));
                 // At an epoch's last batch the epoch is finished first (metrics line, checkpoint), then the run stops.
                 if (options.MaxSteps > 0 && step >= options.MaxSteps && done < loaderIt.BatchesPerEpoch)
                 {
+                    ReadSteps();
                     Save(run, model, adam, names, step, loaderIt.Position, restartRng, sinceRestart, new EpochSums(counts, recSum, vqSum, batches, images));
                     stage.Finish($"stopped at --max-steps {options.MaxSteps}");
                     return model;
                 }
             }
+            ReadSteps();
             var m = new VqVaeEpochMetrics(epoch + 1, step, recSum / Math.Max(1, batches), vqSum / Math.Max(1, batches), Perplexity(counts),
                 counts.Count(c => c > 0), stage.ItemsPerSecond, stage.Seconds);
             stage.Finish(string.Create(CultureInfo.InvariantCulture, $"recon {m.ReconLoss:F4} vq {m.VqLoss:F4} ppl {m.Perplexity:F1} codes {m.CodesUsed}/{config.CodebookSize}"));

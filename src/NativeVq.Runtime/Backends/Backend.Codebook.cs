@@ -39,6 +39,19 @@ public abstract partial class Backend
         OneHotCore(indices, y, n, k, hw);
     }
 
+    /// <summary>
+    /// counts[c] += the number of positions whose code is c — the trainers' code usage, kept on the device so that the
+    /// indices are not read back every step. Float counts: exact while a count stays below 2^24 between reads.
+    /// </summary>
+    public void CountCodes(Tensor indices, Tensor counts, int k)
+    {
+        indices.RequireDType(DType.I32);
+        if (counts.Numel != k) throw new ArgumentException($"count_codes: counts {ShapeUtil.Format(counts.Shape)} do not hold {k} codes");
+        using var _ = Profiler.Kernel(this, "count_codes", indices.Numel, 8.0 * indices.Numel, indices, counts);
+        CountCodesCore(indices, counts, k);
+    }
+
+    protected abstract void CountCodesCore(Tensor indices, Tensor counts, int k);
     protected abstract void NearestCodeCore(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k);
     protected abstract void GatherCodesCore(Tensor codebook, Tensor indices, Tensor zq, int n, int d, int hw, int k);
     protected abstract void GatherCodesBackwardCore(Tensor dzq, Tensor indices, Tensor dcodebook, int n, int d, int hw, int k);

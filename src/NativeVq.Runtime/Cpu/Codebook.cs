@@ -135,6 +135,13 @@ public static unsafe class CpuCodebook
         bi1 = Vector.ConditionalSelect(m1, cv, bi1);
     }
 
+    /// <summary>counts[c] += #{i : indices[i] = c}, after checking every code is in [0, k).</summary>
+    public static void CountCodes(ReadOnlySpan<int> indices, Span<float> counts, int k)
+    {
+        CheckCodes(indices, k, indices.Length, "count_codes");
+        foreach (int c in indices) counts[c] += 1f;
+    }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> at the first code outside [0, k).</summary>
     public static void CheckCodes(ReadOnlySpan<int> indices, int k, int hw, string op)
     {
@@ -204,6 +211,9 @@ public sealed partial class CpuBackend
 {
     protected override void NearestCodeCore(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k)
         => CpuCodebook.NearestCode(F(z), F(codebook), I(indices), n, d, hw, k);
+
+    protected override void CountCodesCore(Tensor indices, Tensor counts, int k)
+        => CpuCodebook.CountCodes(I(indices), F(counts), k);
 
     protected override void GatherCodesCore(Tensor codebook, Tensor indices, Tensor zq, int n, int d, int hw, int k)
         => CpuCodebook.Gather(F(codebook), I(indices), F(zq), n, d, hw, k);
