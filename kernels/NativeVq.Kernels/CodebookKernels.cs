@@ -119,6 +119,8 @@ public sealed partial class IlgpuBackend
         if (n * k * hw == 0) return;
         _oneHot ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>, ArrayView<float>, ArrayView<int>, int, int>(CodebookKernels.OneHot);
         _oneHotError ??= Accelerator.Allocate1D<int>(1);
+        // Codes checked on the host (Tensor.FromCodes) never set the flag: no flag round trip inside a training step.
+        if (indices.CodesKnownBelow(k)) { _oneHot(n * k * hw, I(indices), F(y), _oneHotError.View, k, hw); return; }
         var noError = new[] { int.MaxValue };
         using (CountedCopy(true, 4)) _oneHotError.View.CopyFromCPU(noError);
         _oneHot(n * k * hw, I(indices), F(y), _oneHotError.View, k, hw);

@@ -195,7 +195,7 @@ public sealed class PriorTrainer(Backend backend, CodeMaps train, CodeMaps heldO
                 var maps = train.Take(idx);
                 using (var scope = new TensorScope())
                 {
-                    var loss = model.Loss(Tensor.FromArray(backend, maps.Codes, maps.Count, maps.Height, maps.Width));
+                    var loss = model.Loss(Tensor.FromCodes(backend, maps.Codes, config.Codes, maps.Count, maps.Height, maps.Width));
                     loss.Backward();
                     if (stepLog.Pending == 0) firstPending = step;
                     stepLog.Record([loss]);

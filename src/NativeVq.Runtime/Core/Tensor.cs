@@ -79,6 +79,25 @@ public sealed class Tensor : IDisposable
         return t;
     }
 
+    /// <summary>
+    /// Codes checked on the host to lie in [0, k) and uploaded: one-hot and cross-entropy with this tensor (and
+    /// K ≥ k) skip their device-side range checks, which read back from the device (a host round trip in a training step).
+    /// </summary>
+    public static Tensor FromCodes(Backend backend, ReadOnlySpan<int> codes, int k, params int[] shape)
+    {
+        for (int i = 0; i < codes.Length; i++)
+            if ((uint)codes[i] >= (uint)k) throw new ArgumentOutOfRangeException(nameof(codes), $"code {codes[i]} at flat position {i} is outside [0, {k})");
+        var t = FromArray(backend, codes, shape);
+        t.CodesCheckedBelow = k;
+        return t;
+    }
+
+    /// <summary>k when this tensor was made by <see cref="FromCodes"/> (every element in [0, k)); 0 = not known.</summary>
+    public int CodesCheckedBelow { get; private set; }
+
+    /// <summary>Whether every element is known to be a code below <paramref name="k"/> without looking.</summary>
+    public bool CodesKnownBelow(int k) => CodesCheckedBelow > 0 && CodesCheckedBelow <= k;
+
     public float[] ToArray()
     {
         RequireDType(DType.F32);

@@ -34,4 +34,20 @@ public sealed class CodeCountParityTests(IlgpuFixture ilgpu)
         var cpu = CpuBackend.Instance;
         Assert.Throws<ArgumentOutOfRangeException>(() => cpu.CountCodes(Tensor.FromArray(cpu, new[] { 0, 4 }, 2), Tensor.Zeros(cpu, 4), 4));
     }
+
+    [Fact]
+    public void FromCodesChecksOnTheHostAndTheOneHotStillMatches()
+    {
+        using var scope = new TensorScope();
+        var ib = ilgpu.Backend;
+        Assert.Throws<ArgumentOutOfRangeException>(() => Tensor.FromCodes(ib, new[] { 0, 3 }, 3, 2));
+        var codes = new[] { 2, 0, 1, 2, 1, 0 };
+        var checkedCodes = Tensor.FromCodes(ib, codes, 3, 2, 3);
+        Assert.True(checkedCodes.CodesKnownBelow(3));
+        Assert.False(checkedCodes.CodesKnownBelow(2));
+        var before = ib.Transfers.Snapshot();
+        var y = F.OneHot(checkedCodes, 3);
+        Assert.Equal(0, ib.Transfers.Since(before).Downloads); // no flag read back
+        Assert.Equal(F.OneHot(Tensor.FromArray(CpuBackend.Instance, codes, 2, 3), 3).ToArray(), y.ToArray());
+    }
 }
