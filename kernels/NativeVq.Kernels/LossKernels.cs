@@ -26,6 +26,13 @@ public static class LossKernels
         partial[block] = acc;
     }
 
+    /// <summary>One element's term of the block sums: (a − b)² (kind 0), |a − b| (kind 1), bce_with_logits(a, b) (kind 2).</summary>
+    internal static float Term(float a, float b, int kind)
+    {
+        float d = a - b;
+        return kind == 0 ? d * d : kind == 1 ? Math.Abs(d) : BceWithLogits(a, b);
+    }
+
     /// <summary>max(x, 0) − x·t + log(1 + exp(−|x|)), with CpuLoss.Log1pExpNeg's series for small exp(−|x|).</summary>
     private static float BceWithLogits(float x, float t)
     {
@@ -99,8 +106,12 @@ public sealed partial class IlgpuBackend
         if (a.Numel == 0) { Fill(y, float.NaN); return; }
         int blocks = (a.Numel + LossKernels.Block - 1) / LossKernels.Block;
         var partials = LossPartials(blocks);
-        _lossBlockSums ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int, int>(LossKernels.BlockSums);
-        _lossBlockSums(blocks, F(a), F(b), partials, a.Numel, (int)loss);
+        if (UseTiledGemm) BlockSumsGrouped(F(a), F(b), partials, a.Numel, (int)loss, BlockSumThreads); // coalesced, one group per block
+        else
+        {
+            _lossBlockSums ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<double>, int, int>(LossKernels.BlockSums);
+            _lossBlockSums(blocks, F(a), F(b), partials, a.Numel, (int)loss);
+        }
         FinishPartials(partials, blocks, y, 0, a.Numel);
     }
 

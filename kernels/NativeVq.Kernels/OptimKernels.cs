@@ -49,8 +49,12 @@ public sealed partial class IlgpuBackend
     {
         int blocks = Math.Max(1, (x.Numel + LossKernels.Block - 1) / LossKernels.Block);
         var partials = LossPartials(blocks);
-        _sumSquaresBlocks ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(OptimKernels.SumSquaresBlocks);
-        _sumSquaresBlocks(blocks, F(x), partials, x.Numel);
+        if (UseTiledGemm) BlockSumsGrouped(F(x), F(x), partials, x.Numel, 4, BlockSumThreads); // coalesced, one group per block
+        else
+        {
+            _sumSquaresBlocks ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(OptimKernels.SumSquaresBlocks);
+            _sumSquaresBlocks(blocks, F(x), partials, x.Numel);
+        }
         FinishPartials(partials, blocks, y, index, 1.0);
     }
 }

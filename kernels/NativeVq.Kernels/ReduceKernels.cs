@@ -89,9 +89,13 @@ public sealed partial class IlgpuBackend
             _partials?.Dispose();
             _partials = Accelerator.Allocate1D<double>(Math.Max(blocks, 1024));
         }
-        _blockSums ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(ReduceKernels.BlockSums);
         _finishSum ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int>(ReduceKernels.FinishSum);
-        _blockSums(blocks, F(x), _partials.View, x.Numel);
+        if (UseTiledGemm) BlockSumsGrouped(F(x), F(x), _partials.View, x.Numel, 3, BlockSumThreads); // coalesced, one group per block
+        else
+        {
+            _blockSums ??= Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(ReduceKernels.BlockSums);
+            _blockSums(blocks, F(x), _partials.View, x.Numel);
+        }
         _finishSum(1, _partials.View, F(y), blocks);
     }
 
