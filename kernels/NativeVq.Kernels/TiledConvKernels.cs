@@ -117,8 +117,8 @@ public static class TiledConvKernels
         }
     }
 
-    /// <summary>dY[o, r] with r = (n, p) below kEnd: the weight gradient's A.</summary>
-    private readonly struct OutputGradByPixel(ArrayView<float> dy, ConvGeom g, int kEnd) : ITileSource
+    /// <summary>dY[o, r] with r = (n, p) below kEnd: the weight gradient's A (also the masked conv's).</summary>
+    internal readonly struct OutputGradByPixel(ArrayView<float> dy, ConvGeom g, int kEnd) : ITileSource
     {
         public float At(int o, int r)
         {

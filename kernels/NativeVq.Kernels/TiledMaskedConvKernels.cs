@@ -69,7 +69,7 @@ public static class TiledMaskedConvKernels
         var acc = default(MicroTile);
         int lastCol = XMin(col0 + t.BN, ncol) - 1;
         if (lastCol >= col0 && AnyActive(mask, col0 / g.Cin, lastCol / g.Cin))
-            TileCore.Product(ref acc, @as, bs, new DyByPixel(dy, g, kEnd), true, new TapMajorIm2ColByPixel(x, g, kEnd), false, row0, col0, kBegin, kEnd, t);
+            TileCore.Product(ref acc, @as, bs, new TiledConvKernels.OutputGradByPixel(dy, g, kEnd), true, new TapMajorIm2ColByPixel(x, g, kEnd), false, row0, col0, kBegin, kEnd, t);
         acc.Store(new MaskedWeightGrad(partial, split * g.Cout * ncol, g, mask), row0 + ty, col0 + tx, t.TX, t.TY);
     }
 
@@ -138,17 +138,6 @@ public static class TiledMaskedConvKernels
             if (j >= g.Cin * g.KH * g.KW || r >= kEnd) return 0f;
             int p = g.Hout * g.Wout, n = r / p;
             return Im2ColAt(x, g, n, j, r - n * p);
-        }
-    }
-
-    /// <summary>dY[o, r] with r = (n, p) below kEnd: the weight gradient's A.</summary>
-    private readonly struct DyByPixel(ArrayView<float> dy, ConvGeom g, int kEnd) : ITileSource
-    {
-        public float At(int o, int r)
-        {
-            if (o >= g.Cout || r >= kEnd) return 0f;
-            int p = g.Hout * g.Wout, n = r / p;
-            return dy[(n * g.Cout + o) * p + r - n * p];
         }
     }
 

@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using NativeVq.Cpu;
 
 namespace NativeVq.Models;
 
@@ -93,25 +94,9 @@ internal sealed class PositionCache
     private static void Transposed8(ref float src, ReadOnlySpan<int> rowAt, int c0, ref float dst, int step)
     {
         static Vector256<float> Row(ref float src, int at, int c0) => at < 0 ? Vector256<float>.Zero : Vector256.LoadUnsafe(ref src, (nuint)(at + c0));
-        var r0 = Row(ref src, rowAt[0], c0); var r1 = Row(ref src, rowAt[1], c0);
-        var r2 = Row(ref src, rowAt[2], c0); var r3 = Row(ref src, rowAt[3], c0);
-        var r4 = Row(ref src, rowAt[4], c0); var r5 = Row(ref src, rowAt[5], c0);
-        var r6 = Row(ref src, rowAt[6], c0); var r7 = Row(ref src, rowAt[7], c0);
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Permute2x128(u0, u4, 0x20).StoreUnsafe(ref dst);
-        Avx.Permute2x128(u1, u5, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, step));
-        Avx.Permute2x128(u2, u6, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * step));
-        Avx.Permute2x128(u3, u7, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * step));
-        Avx.Permute2x128(u0, u4, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 4 * step));
-        Avx.Permute2x128(u1, u5, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 5 * step));
-        Avx.Permute2x128(u2, u6, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 6 * step));
-        Avx.Permute2x128(u3, u7, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 7 * step));
+        SimdTranspose.Store8x8(
+            Row(ref src, rowAt[0], c0), Row(ref src, rowAt[1], c0), Row(ref src, rowAt[2], c0), Row(ref src, rowAt[3], c0),
+            Row(ref src, rowAt[4], c0), Row(ref src, rowAt[5], c0), Row(ref src, rowAt[6], c0), Row(ref src, rowAt[7], c0),
+            ref dst, step);
     }
 }

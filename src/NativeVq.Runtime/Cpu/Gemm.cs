@@ -426,29 +426,11 @@ public static unsafe class CpuGemm
     /// Pure data movement, so packing through it never changes a result.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Transpose8x8(float* src, int ld, float* dst, int lds)
-    {
-        var r0 = Avx.LoadVector256(src); var r1 = Avx.LoadVector256(src + ld);
-        var r2 = Avx.LoadVector256(src + 2L * ld); var r3 = Avx.LoadVector256(src + 3L * ld);
-        var r4 = Avx.LoadVector256(src + 4L * ld); var r5 = Avx.LoadVector256(src + 5L * ld);
-        var r6 = Avx.LoadVector256(src + 6L * ld); var r7 = Avx.LoadVector256(src + 7L * ld);
-        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
-        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + lds, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2L * lds, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3L * lds, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4L * lds, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5L * lds, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6L * lds, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7L * lds, Avx.Permute2x128(u3, u7, 0x31));
-    }
+    internal static void Transpose8x8(float* src, int ld, float* dst, int lds) =>
+        SimdTranspose.Store8x8(
+            Avx.LoadVector256(src), Avx.LoadVector256(src + ld), Avx.LoadVector256(src + 2L * ld), Avx.LoadVector256(src + 3L * ld),
+            Avx.LoadVector256(src + 4L * ld), Avx.LoadVector256(src + 5L * ld), Avx.LoadVector256(src + 6L * ld), Avx.LoadVector256(src + 7L * ld),
+            ref *dst, lds);
 
     /// <summary>The default tile (<see cref="MR"/>×<see cref="NR"/>) for callers that pack their own panels (conv kernels).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
