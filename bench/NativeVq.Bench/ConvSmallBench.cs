@@ -8,7 +8,8 @@ namespace NativeVq.Bench;
 /// The 4x4-output convs of the VAE/GAN bottleneck (batch 64, 8x8 → 4x4, k4 s2 p1) on cpu: the implicit GEMM on 16-wide
 /// panels (ConvGemm.cs) against the im2col + GEMM path they used before, forward; and the input gradient's phase form
 /// (CpuConv.BackwardInput: at 4x4 it keeps col2im, whose phases would be 4x4 maps) against col2im — timed in
-/// interleaved pairs in one process (wall and process CPU time). `--only conv_small`.
+/// interleaved pairs in one process (wall and process CPU time); and the weight gradients of the three VAE stages, the
+/// implicit GEMM (K across images) against im2col. `--only conv_small`.
 /// </summary>
 public sealed class ConvSmallBench : IBench
 {
@@ -29,6 +30,20 @@ public sealed class ConvSmallBench : IBench
             string key = $"conv_{cin}to{cout}_8to4px_b64";
             result[key + "_forward"] = Pair(ctx, g.Flops, () => CpuConv.Forward(x, w, y, g), () => CpuConv.ForwardIm2Col(x, w, y, g));
             result[key + "_backward_input"] = Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConv.BackwardInputIm2Col(dy, w, dx, g));
+        }
+        // Weight gradients of the three VAE stages (each shape twice per step: the conv and the transposed conv that
+        // mirrors it): the implicit GEMM reducing across images against im2col + GEMM, which the 4x4 stage and the
+        // 1-channel conv used before.
+        foreach (var (cin, cout, side) in new[] { (1, 16, 32), (16, 32, 16), (32, 64, 8) })
+        {
+            var g = ConvGeom.Create(64, cin, side, side, cout, 4, 2, 1);
+            var rng = new Random(2);
+            float[] R(int len) => Enumerable.Range(0, len).Select(_ => rng.NextSingle() - 0.5f).ToArray();
+            var x = R(g.InputSize);
+            var dy = R(g.OutputSize);
+            var dw = new float[g.WeightSize];
+            result[$"conv_{cin}to{cout}_{side}to{side / 2}px_b64_backward_weight"] =
+                Pair(ctx, g.Flops, () => CpuConv.BackwardWeight(x, dy, dw, g), () => CpuConv.BackwardWeightIm2Col(x, dy, dw, g));
         }
     }
 

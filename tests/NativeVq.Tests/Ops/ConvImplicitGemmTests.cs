@@ -127,7 +127,10 @@ public sealed class ConvBackwardWeightGemmTests
     [InlineData(7, 12, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1)]
     [InlineData(5, 6, 8, 8, 4, 2, 5, 1, 1, 0, 2, 2)]
     [InlineData(3, 141, 8, 8, 11, 1, 1, 1, 0, 0, 0, 0)]  // CKK = 141: a partial last tap panel; Cout 11: edge rows
-    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the first conv: CKK = 16 (im2col: too few taps to split)
+    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the first conv: CKK = 16, one tap panel: images split into parts
+    [InlineData(9, 1, 32, 32, 16, 4, 4, 2, 1, 1, 1, 1)]   // the same with uneven parts (9 images) and Cout 16
+    [InlineData(37, 32, 8, 8, 64, 4, 4, 2, 1, 1, 1, 1)]   // 4x4 maps: 16-pixel panels, K blocks spanning 16 images, last block 80 pixels
+    [InlineData(11, 16, 16, 16, 32, 4, 4, 2, 1, 1, 1, 1)] // 8x8 maps: K blocks of 4 images
     [InlineData(2, 40, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1)]    // CKK = 360: several tap panels split between threads
     [InlineData(2, 8, 64, 64, 8, 4, 4, 2, 1, 1, 1, 1)]    // stride 2, 32-wide output rows: the permuting pack
     public void MatchesDirectSum(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
@@ -157,5 +160,30 @@ public sealed class ConvBackwardWeightGemmTests
             Assert.True(Math.Abs(dw[i] - want) <= 1e-4 * (1 + Math.Abs(want)), $"dw[{i}]: {dw[i]} vs {want}");
             Assert.True(Math.Abs(dw[i] - im2col[i]) <= 1e-4 * (1 + Math.Abs(want)), $"dw[{i}]: {dw[i]} vs im2col {im2col[i]}");
         }
+    }
+
+    [Theory]
+    [InlineData(1, 16, 32)]  // enc1 / dec3: one tap panel
+    [InlineData(16, 32, 16)] // enc2 / dec2: 8x8 maps
+    [InlineData(32, 64, 8)]  // enc3 / dec1: 4x4 maps, 16-pixel panels
+    public void VaeStagesTakeTheImplicitGemm(int cin, int cout, int side)
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported) return; // im2col everywhere: nothing to check
+        Assert.True(CpuConvBackwardWeightGemm.Supports(ConvGeom.Create(64, cin, side, side, cout, 4, 2, 1)));
+    }
+
+    [Fact]
+    public void RepeatedRunsGiveTheSameBits()
+    {
+        // Parts and tap ranges are fixed per shape, so two runs sum every weight in the same order.
+        var g = ConvGeom.Create(13, 1, 32, 32, 16, 4, 2, 1);
+        var rng = new Random(5);
+        var x = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle() - 0.5f).ToArray();
+        var dy = Enumerable.Range(0, g.OutputSize).Select(_ => rng.NextSingle() - 0.5f).ToArray();
+        var a = new float[g.WeightSize];
+        var b = new float[g.WeightSize];
+        CpuConv.BackwardWeight(x, dy, a, g);
+        CpuConv.BackwardWeight(x, dy, b, g);
+        Assert.Equal(a, b);
     }
 }
