@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace NativeVq.Cpu;
@@ -29,8 +30,9 @@ internal static unsafe class CpuConvBackwardWeightGemm
 
     public static void Run(float[] x, float[] dy, float[] dw, ConvGeom g)
     {
-        int ckk = g.Ckk, nr = CpuGemm.NR, panels = (ckk + nr - 1) / nr, wsz = g.WeightSize;
-        int pw = PixelPanel(g);
+        bool narrow = Narrow(g);
+        int ckk = g.Ckk, nr = narrow ? 16 : CpuGemm.NR, panels = (ckk + nr - 1) / nr, wsz = g.WeightSize;
+        int pw = narrow ? 16 : PixelPanel(g);
         var taps = ConvTaps.Build(g, pw);
         // Work items: ranges of tap panels (at least 2 per thread when there are enough panels) × image parts.
         int tapItems = Math.Min(panels, 2 * CpuParallel.Threads);
@@ -41,7 +43,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
             if (partial != null) partial.AsSpan(0, (parts - 1) * wsz).Clear();
             fixed (float* px = x, pdy = dy, pdw = dw, ppart = partial)
             {
-                var job = new Job(g, taps, pw, (nint)px, x.Length, (nint)pdy, (nint)pdw, (nint)ppart, panels, tapItems, parts);
+                var job = new Job(g, taps, narrow, pw, (nint)px, x.Length, (nint)pdy, (nint)pdw, (nint)ppart, panels, tapItems, parts);
                 CpuParallel.For(tapItems * parts, 1, (s, e) =>
                 {
                     for (int i = s; i < e; i++) job.Run(i);
@@ -60,13 +62,19 @@ internal static unsafe class CpuConvBackwardWeightGemm
     /// <summary>Pixels per ConvTaps panel: NR, or 16 on maps whose HWo is a multiple of 16 but not of NR (4x4).</summary>
     private static int PixelPanel(in ConvGeom g) => g.Hout * g.Wout % CpuGemm.NR == 0 ? CpuGemm.NR : 16;
 
-    private readonly struct Job(ConvGeom g, ConvTaps taps, int pw, nint px, int xLength, nint pdy, nint pdw, nint ppart,
+    /// <summary>
+    /// At most 16 taps (the 1-channel input conv, k4: 16) on a 32-wide default tile would compute half its columns
+    /// for nothing: such convs run the 16×16 kernel on 16-tap panels instead.
+    /// </summary>
+    private static bool Narrow(in ConvGeom g) => g.Ckk <= 16 && Vector512.IsHardwareAccelerated && CpuGemm.NR == 32;
+
+    private readonly struct Job(ConvGeom g, ConvTaps taps, bool narrow, int pw, nint px, int xLength, nint pdy, nint pdw, nint ppart,
         int panels, int tapItems, int parts)
     {
         public void Run(int item)
         {
             int m = g.Cout, ckk = g.Ckk, hwo = g.Hout * g.Wout;
-            int mr = CpuGemm.MR, nr = CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
+            int mr = narrow ? 16 : CpuGemm.MR, nr = narrow ? 16 : CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
             int part = item / tapItems, ti = item - part * tapItems;
             int p0 = (int)((long)panels * ti / tapItems), p1 = (int)((long)panels * (ti + 1) / tapItems);
             int n0 = (int)((long)g.N * part / parts), n1 = (int)((long)g.N * (part + 1) / parts);
@@ -81,7 +89,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
             for (int j0 = n0 * hwo, jEnd = n1 * hwo; j0 < jEnd; j0 += CpuGemm.KC)
             {
                 int kc = Math.Min(CpuGemm.KC, jEnd - j0); // a multiple of the pixel panel: HWo is
-                PackDy(dy, j0, kc, a);
+                PackDy(dy, j0, kc, a, mr);
                 for (int p = p0; p < p1; p++)
                     PackTaps(x, j0, kc, p * nr, Math.Min(nr, ckk - p * nr), block, b + (long)(p - p0) * nr * kc);
                 // Tap panel outer, rows inner (as in CpuGemm): one kc×NR panel of col(x) stays in L1 while
@@ -97,14 +105,14 @@ internal static unsafe class CpuConvBackwardWeightGemm
                         float* cp = dw + (long)ir * ckk + t0;
                         if (rows == mr && cols == nr)
                         {
-                            CpuGemm.Micro(false, kc, ap, bp, cp, ckk, 1f, 0f, CpuGemm.ModeAccumulate);
+                            CpuGemm.Micro(narrow, kc, ap, bp, cp, ckk, 1f, 0f, CpuGemm.ModeAccumulate);
                             continue;
                         }
                         // Edge tile (Cout not a multiple of MR, or the last tap panel): scratch tile, same kernel.
                         new Span<float>(tile, mr * nr).Clear();
                         for (int r = 0; r < rows; r++)
                             new ReadOnlySpan<float>(cp + (long)r * ckk, cols).CopyTo(new Span<float>(tile + r * nr, cols));
-                        CpuGemm.Micro(false, kc, ap, bp, tile, nr, 1f, 0f, CpuGemm.ModeAccumulate);
+                        CpuGemm.Micro(narrow, kc, ap, bp, tile, nr, 1f, 0f, CpuGemm.ModeAccumulate);
                         for (int r = 0; r < rows; r++)
                             new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + (long)r * ckk, cols));
                     }
@@ -116,9 +124,9 @@ internal static unsafe class CpuConvBackwardWeightGemm
         /// A panels of dy over global pixel columns j0 … j0+kc−1, which may span several images: each image's run
         /// of columns is packed by CpuGemm.PackA into its place (column offset k lands at k·MR in each row panel).
         /// </summary>
-        private void PackDy(float* dy, int j0, int kc, float* a)
+        private void PackDy(float* dy, int j0, int kc, float* a, int mr)
         {
-            int m = g.Cout, hwo = g.Hout * g.Wout, mr = CpuGemm.MR;
+            int m = g.Cout, hwo = g.Hout * g.Wout;
             for (int k = 0; k < kc;)
             {
                 int img = (j0 + k) / hwo, pix = j0 + k - img * hwo, len = Math.Min(hwo - pix, kc - k);
@@ -136,7 +144,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
         /// </summary>
         private void PackTaps(float* x, int j, int kc, int t0, int count, float* block, float* dst)
         {
-            int nr = CpuGemm.NR;
+            int nr = narrow ? 16 : CpuGemm.NR;
             if (count < nr) new Span<float>(block + count * nr, (nr - count) * nr).Clear();
             for (int q = 0; q < kc; q += nr)
             {
