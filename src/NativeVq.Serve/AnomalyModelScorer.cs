@@ -7,7 +7,7 @@ namespace NativeVq.Serve;
 /// The server's scorer: the public <see cref="AnomalyModel"/>, loaded twice on one backend — with pixel maps and
 /// without — because maps (restorations) cost far more than the score and most requests do not ask for one.
 /// The weights are small next to the activations of a batch, so the second copy is cheap. When the run's image
-/// score needs the maps (the default complexity+map-topk does), a request without a map is scored with maps all
+/// score needs the maps (the default complexity+knn+map-topk does), a request without a map is scored with maps all
 /// the same and the map dropped: an image's score must not depend on whether its map was asked for.
 /// </summary>
 public sealed class AnomalyModelScorer : IBatchScorer, IDisposable

@@ -87,7 +87,7 @@ public sealed class AnomalyModel : IDisposable
     public string Kind => _run?.Kind ?? "vqvae";
 
     /// <summary>
-    /// What <see cref="AnomalyResult.Score"/> is: a VQ-VAE run's image score (eval's default, e.g. complexity+map-topk;
+    /// What <see cref="AnomalyResult.Score"/> is: a VQ-VAE run's image score (eval's default, e.g. complexity+knn+map-topk;
     /// see <see cref="ImageScorer"/>), or the named score of a VAE / GAN run.
     /// </summary>
     public string ScoreName => _run?.DefaultScore ?? _imageScore!.Scorer.Name;

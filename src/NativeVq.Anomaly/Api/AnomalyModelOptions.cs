@@ -15,7 +15,7 @@ public sealed record AnomalyModelOptions
     public IRestorer? Restorer { get; init; }
 
     /// <summary>
-    /// The image score (an `--image-score` spec such as mood or complexity+map-topk); null = the default,
+    /// The image score (an `--image-score` spec such as mood or complexity+knn+map-topk); null = the default,
     /// <see cref="ImageScoreDefaults.Default"/> with maps and <see cref="ImageScoreDefaults.WithoutMaps"/> without.
     /// </summary>
     public string? ImageScore { get; init; }

@@ -32,7 +32,7 @@ public sealed class ReadmeExampleTests(TinyRun run)
         finally { Console.SetOut(o); Console.SetError(e); }
         var lines = output.ToString().ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
         Assert.Equal(2 * run.ImageCount, lines.Length);
-        Assert.Matches(@"^good/\d\d\.png: score \d+\.\d\d \(threshold \d+\.\d\d\), anomalous: (True|False)$", lines[0]);
+        Assert.Matches(@"^good/\d\d\.png: score -?\d+\.\d\d \(threshold -?\d+\.\d\d\), anomalous: (True|False)$", lines[0]);
         Assert.Matches(@"^  most anomalous pixel at x=\d+, y=\d+: \d\.\d{3}$", lines[1]);
     }
 }
