@@ -65,39 +65,12 @@ public sealed class VectorQuantizer : Module
     /// <summary>
     /// One EMA update from a training batch: N_k ← γN_k + (1−γ)n_k, m_k ← γm_k + (1−γ)Σ z_e(assigned to k),
     /// e_k = m_k / Ñ_k with Ñ_k = (N_k + ε)/(N + Kε)·N (Laplace smoothing, so an unused code never divides by 0).
+    /// One backend op (<see cref="Backend.EmaCodebookUpdate"/>), so nothing is copied to or from the host.
     /// </summary>
     public void UpdateEma(Tensor zE, Tensor indices)
     {
         if (!Ema) throw new InvalidOperationException("UpdateEma on a gradient-trained codebook");
-        var (z, idx, hw) = HostLatents(zE, indices);
-        int k = Codes, d = Dim;
-        var counts = new double[k];
-        var sums = new double[k * d];
-        for (int p = 0; p < idx.Length; p++)
-        {
-            int c = idx[p], n = p / hw, pos = p % hw;
-            counts[c]++;
-            for (int j = 0; j < d; j++) sums[c * d + j] += z[(n * d + j) * hw + pos];
-        }
-        var size = _clusterSize!.ToArray();
-        var embed = _embedSum!.ToArray();
-        double total = 0;
-        for (int c = 0; c < k; c++)
-        {
-            size[c] = (float)(_decay * size[c] + (1 - _decay) * counts[c]);
-            total += size[c];
-            for (int j = 0; j < d; j++) embed[c * d + j] = (float)(_decay * embed[c * d + j] + (1 - _decay) * sums[c * d + j]);
-        }
-        var book = new float[k * d];
-        for (int c = 0; c < k; c++)
-        {
-            double smoothed = (size[c] + Eps) / (total + k * Eps) * total;
-            for (int j = 0; j < d; j++) book[c * d + j] = (float)(embed[c * d + j] / smoothed);
-        }
-        var be = Codebook.Backend;
-        be.Upload(size, _clusterSize.Memory);
-        be.Upload(embed, _embedSum.Memory);
-        be.Upload(book, Codebook.Memory);
+        Codebook.Backend.EmaCodebookUpdate(zE, indices, _clusterSize!, _embedSum!, Codebook, _decay, Eps);
     }
 
     /// <summary>

@@ -52,6 +52,30 @@ public abstract partial class Backend
     }
 
     protected abstract void CountCodesCore(Tensor indices, Tensor counts, int k);
+    /// <summary>
+    /// One EMA codebook update from a batch (design.md §1.1), in place: with n_c the number of positions whose code is c
+    /// and s_c the sum of their encodings, clusterSize[c] ← γ·clusterSize[c] + (1−γ)·n_c,
+    /// embedSum[c] ← γ·embedSum[c] + (1−γ)·s_c, codebook[c] = embedSum[c] / Ñ_c with Ñ_c = (clusterSize[c] + ε)/(T + K·ε)·T,
+    /// T = Σ clusterSize (Laplace smoothing). On the device, so a training step reads nothing back for it.
+    /// <paramref name="zE"/> is [N, D, H, W], <paramref name="indices"/> the N·H·W codes, the state K and K·D.
+    /// </summary>
+    public void EmaCodebookUpdate(Tensor zE, Tensor indices, Tensor clusterSize, Tensor embedSum, Tensor codebook, float decay, float eps)
+    {
+        indices.RequireDType(DType.I32);
+        if (zE.Rank != 4) throw new ArgumentException($"ema_codebook_update: z_e {ShapeUtil.Format(zE.Shape)} is not [N, D, H, W]");
+        int n = zE.Dim(0), d = zE.Dim(1), hw = zE.Dim(2) * zE.Dim(3), k = clusterSize.Numel;
+        if (indices.Numel != n * hw) throw new ArgumentException($"ema_codebook_update: {indices.Numel} codes for z_e {ShapeUtil.Format(zE.Shape)}");
+        if (embedSum.Numel != k * d || codebook.Numel != k * d)
+            throw new ArgumentException($"ema_codebook_update: embed sums {ShapeUtil.Format(embedSum.Shape)} / codebook {ShapeUtil.Format(codebook.Shape)} are not {k}×{d}");
+        // The deterministic scan form: each (code, channel) scans every position's code, so the codes are read K·D times.
+        double positions = (double)n * hw;
+        using var _ = Profiler.Kernel(this, "ema_codebook_update", positions * d + 4.0 * k * d,
+            4.0 * ((double)k * d * positions + positions * d + 5.0 * k * d), zE, indices, codebook);
+        EmaCodebookUpdateCore(zE, indices, clusterSize, embedSum, codebook, n, d, hw, k, decay, eps);
+    }
+
+    protected abstract void EmaCodebookUpdateCore(Tensor zE, Tensor indices, Tensor clusterSize, Tensor embedSum, Tensor codebook,
+        int n, int d, int hw, int k, float decay, float eps);
     protected abstract void NearestCodeCore(Tensor z, Tensor codebook, Tensor indices, int n, int d, int hw, int k);
     protected abstract void GatherCodesCore(Tensor codebook, Tensor indices, Tensor zq, int n, int d, int hw, int k);
     protected abstract void GatherCodesBackwardCore(Tensor dzq, Tensor indices, Tensor dcodebook, int n, int d, int hw, int k);

@@ -142,6 +142,36 @@ public static unsafe class CpuCodebook
         foreach (int c in indices) counts[c] += 1f;
     }
 
+    /// <summary>
+    /// The EMA codebook update (Backend.EmaCodebookUpdate). Serial, with double accumulators and the float/double mix
+    /// of the former host-side VectorQuantizer.UpdateEma, so cpu training stays bit-identical to runs made before it.
+    /// </summary>
+    public static void EmaCodebookUpdate(ReadOnlySpan<float> z, ReadOnlySpan<int> indices, Span<float> size, Span<float> embed, Span<float> book,
+        int n, int d, int hw, int k, float decay, float eps)
+    {
+        CheckCodes(indices.Slice(0, n * hw), k, hw, "ema_codebook_update");
+        var counts = new double[k];
+        var sums = new double[k * d];
+        for (int p = 0; p < n * hw; p++)
+        {
+            int c = indices[p], img = p / hw, pos = p % hw;
+            counts[c]++;
+            for (int j = 0; j < d; j++) sums[c * d + j] += z[(img * d + j) * hw + pos];
+        }
+        double total = 0;
+        for (int c = 0; c < k; c++)
+        {
+            size[c] = (float)(decay * size[c] + (1 - decay) * counts[c]);
+            total += size[c];
+            for (int j = 0; j < d; j++) embed[c * d + j] = (float)(decay * embed[c * d + j] + (1 - decay) * sums[c * d + j]);
+        }
+        for (int c = 0; c < k; c++)
+        {
+            double smoothed = (size[c] + eps) / (total + k * eps) * total;
+            for (int j = 0; j < d; j++) book[c * d + j] = (float)(embed[c * d + j] / smoothed);
+        }
+    }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> at the first code outside [0, k).</summary>
     public static void CheckCodes(ReadOnlySpan<int> indices, int k, int hw, string op)
     {
@@ -214,6 +244,10 @@ public sealed partial class CpuBackend
 
     protected override void CountCodesCore(Tensor indices, Tensor counts, int k)
         => CpuCodebook.CountCodes(I(indices), F(counts), k);
+
+    protected override void EmaCodebookUpdateCore(Tensor zE, Tensor indices, Tensor clusterSize, Tensor embedSum, Tensor codebook,
+        int n, int d, int hw, int k, float decay, float eps)
+        => CpuCodebook.EmaCodebookUpdate(F(zE), I(indices), F(clusterSize), F(embedSum), F(codebook), n, d, hw, k, decay, eps);
 
     protected override void GatherCodesCore(Tensor codebook, Tensor indices, Tensor zq, int n, int d, int hw, int k)
         => CpuCodebook.Gather(F(codebook), I(indices), F(zq), n, d, hw, k);

@@ -34,17 +34,20 @@ public sealed class TrainerTransferTests(IlgpuFixture ilgpu) : IDisposable
         }
     }
 
-    [Fact]
-    public void VqVaeTrainerStepsCopyOnlyTheirBatchIn()
+    /// <summary>Both ways of learning the codebook: by gradient, and by EMA (the CLI's default, one device op per step).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void VqVaeTrainerStepsCopyOnlyTheirBatchIn(bool ema)
     {
         var be = ilgpu.Backend;
         var data = new SyntheticTextures(14, 8, 3);
-        var cfg = new VqVaeConfig { Channels = 4, ResChannels = 2, ResBlocks = 1, EmbeddingDim = 3, CodebookSize = 6, ImageSize = 8 };
+        var cfg = new VqVaeConfig { Channels = 4, ResChannels = 2, ResBlocks = 1, EmbeddingDim = 3, CodebookSize = 6, ImageSize = 8, Ema = ema };
         var copies = new StepCopies(be);
         be.UseTiledGemm = be.UseFusedAttention = true;
         try
         {
-            new VqVaeTrainer(be, data, cfg, new VqVaeTrainOptions { Out = Path.Combine(_dir, "vq"), Epochs = 1, Batch = 2, Seed = 1, GridImages = 0 })
+            new VqVaeTrainer(be, data, cfg, new VqVaeTrainOptions { Out = Path.Combine(_dir, ema ? "vq-ema" : "vq"), Epochs = 1, Batch = 2, Seed = 1, GridImages = 0 })
                 { Progress = copies, StepReadInterval = 3 }.Run();
         }
         finally { be.UseTiledGemm = be.UseFusedAttention = false; }

@@ -13,11 +13,13 @@ namespace NativeVq.Tests.Kernels;
 [Collection("ilgpu")]
 public sealed class TrainingStepTransferTests(IlgpuFixture ilgpu)
 {
-    [Fact]
-    public void VqVaeStepCopiesOnlyTheBatchInAndTheLossOut()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // with the EMA codebook update (Backend.EmaCodebookUpdate) after the optimizer step
+    public void VqVaeStepCopiesOnlyTheBatchInAndTheLossOut(bool ema)
     {
         var be = ilgpu.Backend;
-        var cfg = new VqVaeConfig { Channels = 4, ResChannels = 2, ResBlocks = 1, EmbeddingDim = 3, CodebookSize = 6, ImageSize = 8 };
+        var cfg = new VqVaeConfig { Channels = 4, ResChannels = 2, ResBlocks = 1, EmbeddingDim = 3, CodebookSize = 6, ImageSize = 8, Ema = ema };
         var model = new VqVae(be, cfg, seed: 1);
         using var adam = new Adam(model.Parameters(), 1e-3f);
         var batch = GradCheck.Random(NativeVq.Cpu.CpuBackend.Instance, 1, 2 * cfg.ImageChannels * 8 * 8).ToArray();
@@ -28,6 +30,7 @@ public sealed class TrainingStepTransferTests(IlgpuFixture ilgpu)
             o.Loss.Backward();
             adam.Step();
             adam.ZeroGrad();
+            if (ema) model.Quantizer.UpdateEma(o.ZE, o.Indices);
             return o.Loss.Item();
         }
         be.UseTiledGemm = be.UseFusedAttention = true;
