@@ -8,7 +8,8 @@ namespace NativeVq.Bench;
 /// <summary>
 /// Nearest-code argmin (N = 8192 positions, K = 512, D = 64: ms and GFLOP/s counting 2·N·K·D), one Adam step
 /// over 1M parameters, the fused MSE loss forward+backward over 1M elements on cpu; the argmin on the ILGPU CPU
-/// simulator at a small shape for reference, through the naive and the tiled kernel.
+/// simulator at a small shape for reference, through the naive and the tiled kernel; the EMA codebook update
+/// (Backend.EmaCodebookUpdate) on cpu at the trainer's default size (batch 32, D = 32, 8×8 latents, K = 128) and on the simulator at a small one.
 /// </summary>
 public sealed class CodebookBench : IBench
 {
@@ -20,8 +21,10 @@ public sealed class CodebookBench : IBench
         result["cpu_argmin_8192x512x64"] = Argmin(ctx, cpu, 8, 64, 32, 32, 512);
         result["cpu_adam_1m"] = Adam(ctx, cpu, 1 << 20);
         result["cpu_mse_fwd_bwd_1m"] = Mse(ctx, cpu, 1 << 20);
+        result["cpu_ema_update_32x32x8x8_k128"] = EmaUpdate(ctx, cpu, 32, 32, 8, 8, 128); // the trainer defaults
         using var sim = Devices.CreateIlgpuCpu();
         result["ilgpu_cpu_argmin_256x64x16"] = Argmin(ctx, sim, 1, 16, 16, 16, 64);
+        result["ilgpu_cpu_ema_update_256x16_k64"] = EmaUpdate(ctx, sim, 1, 16, 16, 16, 64);
         // The tiled kernel (TiledCodebookKernels) on the simulator: a smoke run of the cuda path, not a speed figure.
         sim.UseTiledGemm = true;
         result["ilgpu_cpu_argmin_tiled_256x64x16"] = Argmin(ctx, sim, 1, 16, 16, 16, 64);
@@ -47,6 +50,25 @@ public sealed class CodebookBench : IBench
         {
             ["positions"] = n * h * w, ["k"] = k, ["d"] = d,
             ["ms"] = BenchContext.Round(ms), ["gflops"] = BenchContext.Round(flops / (ms * 1e6), 2),
+        };
+    }
+
+    /// <summary>The EMA update in place, repeated (the state drifts, the work does not); scan bytes as the op's profiler counts them.</summary>
+    private static JsonObject EmaUpdate(BenchContext ctx, Backend b, int n, int d, int h, int w, int k)
+    {
+        using var scope = new TensorScope();
+        var z = Tensor.FromArray(b, Random(7, n * d * h * w), n, d, h, w);
+        var idx = Tensor.FromArray(b, Enumerable.Range(0, n * h * w).Select(p => p * 7919 % k).ToArray(), n, h, w);
+        var size = Tensor.Full(b, 1f, k);
+        var embed = Tensor.FromArray(b, Random(8, k * d), k, d);
+        var book = Tensor.Zeros(b, k, d);
+        double ms = ctx.MedianMs(() => { b.EmaCodebookUpdate(z, idx, size, embed, book, 0.99f, 1e-5f); b.Synchronize(); });
+        double positions = (double)n * h * w, bytes = 4.0 * (k * d * positions + positions * d + 5.0 * k * d);
+        return new JsonObject
+        {
+            ["positions"] = n * h * w, ["k"] = k, ["d"] = d,
+            // The kernels' scan reads the codes K·D times; the cpu twin reads them once, so no rate is derived from it here.
+            ["ms"] = BenchContext.Round(ms), ["scan_mb"] = BenchContext.Round(bytes / 1e6, 2),
         };
     }
 

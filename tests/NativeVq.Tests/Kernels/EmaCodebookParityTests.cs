@@ -12,7 +12,8 @@ namespace NativeVq.Tests.Kernels;
 public sealed class EmaCodebookParityTests(IlgpuFixture ilgpu)
 {
     private const int N = 3, D = 5, H = 4, W = 4, K = 7;
-    private const float Decay = 0.9f, Eps = 1e-5f;
+    // A large ε, so that the smoothing (and with it the total of the sizes) moves the codes well beyond the tolerance.
+    private const float Decay = 0.9f, Eps = 0.25f;
 
     /// <summary>Codes 0..4 only (5 and 6 stay unused), unevenly spread.</summary>
     private static int[] Codes(int salt) => Enumerable.Range(0, N * H * W).Select(p => (p * p + salt * p) % 11 % 5).ToArray();
