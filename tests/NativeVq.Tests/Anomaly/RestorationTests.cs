@@ -21,6 +21,15 @@ public sealed class RestorationTests
         return Enumerable.Range(0, n).Select(_ => r.Next(k)).ToArray();
     }
 
+    /// <summary>The whole-map logits of <paramref name="lanes"/> code maps in evaluation mode: what every per-position path must equal bitwise.</summary>
+    private static float[] BatchLogits(PixelSnail prior, int[] codes, int lanes)
+    {
+        using var ng = Autograd.NoGrad();
+        using var scope = new TensorScope();
+        prior.Eval();
+        return prior.Logits(Tensor.FromArray(Cpu, codes, lanes, prior.Config.Height, prior.Config.Width)).ToArray();
+    }
+
     private static bool[] Mask(string kind, int n, int seed)
     {
         var r = new Random(seed);
@@ -80,13 +89,7 @@ public sealed class RestorationTests
         var prior = new PixelSnail(Cpu, cfg, 70 + (ulong)which);
         int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = which == 0 ? 5 : which == 8 ? 2 : 3;
         var codes = RandomCodes(lanes * hw, k, 71 + which);
-        float[] batched;
-        using (Autograd.NoGrad())
-        using (var scope = new TensorScope())
-        {
-            prior.Eval();
-            batched = prior.Logits(Tensor.FromArray(Cpu, codes, lanes, cfg.Height, cfg.Width)).ToArray();
-        }
+        var batched = BatchLogits(prior, codes, lanes);
         var net = new PixelSnailPositions(prior, lanes);
         codes.CopyTo(net.Codes, 0);
         var all = Enumerable.Range(0, lanes).ToArray();
@@ -115,13 +118,7 @@ public sealed class RestorationTests
         var prior = new PixelSnail(Cpu, cfg, 77);
         int hw = cfg.Height * cfg.Width, k = cfg.Codes, lanes = 12;
         var codes = RandomCodes(lanes * hw, k, 78);
-        float[] batched;
-        using (Autograd.NoGrad())
-        using (var scope = new TensorScope())
-        {
-            prior.Eval();
-            batched = prior.Logits(Tensor.FromArray(Cpu, codes, lanes, cfg.Height, cfg.Width)).ToArray();
-        }
+        var batched = BatchLogits(prior, codes, lanes);
         var net = new PixelSnailPositions(prior, lanes);
         codes.CopyTo(net.Codes, 0);
         var active = Enumerable.Range(0, lanes).Where(l => l != 4).ToArray();
