@@ -5,46 +5,71 @@ using NativeVq.Cpu;
 namespace NativeVq.Bench;
 
 /// <summary>
-/// The 4x4-output convs of the VAE/GAN bottleneck (batch 64, 8x8 → 4x4, k4 s2 p1) on cpu: the implicit GEMM on 16-wide
-/// panels (ConvGemm.cs) against the im2col + GEMM path they used before, forward; and the input gradient's phase form
-/// (CpuConv.BackwardInput: at 4x4 it keeps col2im, whose phases would be 4x4 maps) against col2im — timed in
-/// interleaved pairs in one process (wall and process CPU time); and the weight gradients of the three VAE stages, the
-/// implicit GEMM (K across images) against im2col. `--only conv_small`.
+/// The small-map convs of the VAE/GAN (batch 64, k4 s2 p1: the VAE's three stages and a 64→128 stage) on cpu, each
+/// fast path against the im2col + GEMM form it replaced, timed in interleaved pairs in one process (wall and process
+/// CPU time): forward, input gradient, weight gradient — one method each. `--only conv_small`.
 /// </summary>
 public sealed class ConvSmallBench : IBench
 {
     public string Name => "conv_small";
 
+    /// <summary>(Cin, Cout, input side) of the VAE's three k4 s2 p1 stages at batch 64, and the 64→128 GAN-width stage.</summary>
+    private static readonly (int Cin, int Cout, int Side)[] VaeStages = { (1, 16, 32), (16, 32, 16), (32, 64, 8) };
+
     public void Run(BenchContext ctx, JsonObject result)
     {
-        foreach (var (cin, cout) in new[] { (32, 64), (64, 128) })
+        Forward(ctx, result);
+        BackwardInput(ctx, result);
+        BackwardWeight(ctx, result);
+    }
+
+    /// <summary>Forward of each stage (each shape twice per VAE step: the conv, and the input gradient of the transposed conv mirroring it).</summary>
+    private static void Forward(BenchContext ctx, JsonObject result)
+    {
+        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)))
         {
-            var g = ConvGeom.Create(64, cin, 8, 8, cout, 4, 2, 1);
-            var rng = new Random(1);
-            float[] R(int len) => Enumerable.Range(0, len).Select(_ => rng.NextSingle() - 0.5f).ToArray();
-            var x = R(g.InputSize);
-            var w = R(g.WeightSize);
-            var dy = R(g.OutputSize);
+            var (g, x, w, dy) = Setup(cin, cout, side, seed: 1);
             var y = new float[g.OutputSize];
-            var dx = new float[g.InputSize];
-            string key = $"conv_{cin}to{cout}_8to4px_b64";
-            result[key + "_forward"] = Pair(ctx, g.Flops, () => CpuConv.Forward(x, w, y, g), () => CpuConv.ForwardIm2Col(x, w, y, g));
-            result[key + "_backward_input"] = Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConv.BackwardInputIm2Col(dy, w, dx, g));
+            result[$"{Key(cin, cout, side)}_forward"] = Pair(ctx, g.Flops, () => CpuConv.Forward(x, w, y, g), () => CpuConv.ForwardIm2Col(x, w, y, g));
         }
-        // Weight gradients of the three VAE stages (each shape twice per step: the conv and the transposed conv that
-        // mirrors it): the implicit GEMM reducing across images against im2col + GEMM, which the 4x4 stage and the
-        // 1-channel conv used before.
-        foreach (var (cin, cout, side) in new[] { (1, 16, 32), (16, 32, 16), (32, 64, 8) })
+    }
+
+    /// <summary>Input gradient of each stage (also the transposed conv's forward): the phase form against col2im.</summary>
+    private static void BackwardInput(BenchContext ctx, JsonObject result)
+    {
+        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)))
         {
-            var g = ConvGeom.Create(64, cin, side, side, cout, 4, 2, 1);
-            var rng = new Random(2);
-            float[] R(int len) => Enumerable.Range(0, len).Select(_ => rng.NextSingle() - 0.5f).ToArray();
-            var x = R(g.InputSize);
-            var dy = R(g.OutputSize);
+            var (g, x, w, dy) = Setup(cin, cout, side, seed: 1);
+            var dx = new float[g.InputSize];
+            result[$"{Key(cin, cout, side)}_backward_input"] = Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConv.BackwardInputIm2Col(dy, w, dx, g));
+        }
+    }
+
+    /// <summary>
+    /// Weight gradients of the three VAE stages (each shape twice per step: the conv and the transposed conv that mirrors
+    /// it): the implicit GEMM reducing across images against im2col + GEMM, which the 4x4 stage and the 1-channel conv
+    /// used before.
+    /// </summary>
+    private static void BackwardWeight(BenchContext ctx, JsonObject result)
+    {
+        foreach (var (cin, cout, side) in VaeStages)
+        {
+            var (g, x, w, dy) = Setup(cin, cout, side, seed: 2);
             var dw = new float[g.WeightSize];
-            result[$"conv_{cin}to{cout}_{side}to{side / 2}px_b64_backward_weight"] =
+            result[$"{Key(cin, cout, side)}_backward_weight"] =
                 Pair(ctx, g.Flops, () => CpuConv.BackwardWeight(x, dy, dw, g), () => CpuConv.BackwardWeightIm2Col(x, dy, dw, g));
         }
+    }
+
+    private static string Key(int cin, int cout, int side) => $"conv_{cin}to{cout}_{side}to{side / 2}px_b64";
+
+    /// <summary>The stage's geometry at batch 64 and seeded x, w, dy in [-0.5, 0.5).</summary>
+    private static (ConvGeom G, float[] X, float[] W, float[] Dy) Setup(int cin, int cout, int side, int seed)
+    {
+        var g = ConvGeom.Create(64, cin, side, side, cout, 4, 2, 1);
+        var rng = new Random(seed);
+        float[] R(int len) => Enumerable.Range(0, len).Select(_ => rng.NextSingle() - 0.5f).ToArray();
+        return (g, R(g.InputSize), R(g.WeightSize), R(g.OutputSize));
     }
 
     private static JsonObject Pair(BenchContext ctx, double flops, Action fast, Action old)
