@@ -36,7 +36,7 @@ public sealed class VaeBench : IBench
         }
 
         double trainMs = ctx.MedianMs(TrainStep, minSeconds: 4, warmupSeconds: 2);
-        double stepFlops = 3 * ForwardFlops(cfg, Batch);   // backward ≈ 2 × forward (input and weight gradients)
+        double stepFlops = StepFlops(cfg, Batch);
         double sgemm = SgemmGflops(ctx, backend);
         double gflops = stepFlops / (trainMs * 1e6);
         result["train_batch"] = Batch;
@@ -48,11 +48,21 @@ public sealed class VaeBench : IBench
         result["share_of_sgemm"] = BenchContext.Round(gflops / sgemm, 3);
     }
 
+    /// <summary>
+    /// FLOPs of one training step: the forward, and a weight and an input gradient per layer, each costing what the
+    /// forward does — except the first conv's input gradient, which is never computed (the images need no gradient).
+    /// </summary>
+    public static double StepFlops(VaeConfig c, int n) => 3 * ForwardFlops(c, n) - FirstConvFlops(c, n);
+
+    private static double Conv(int n, int cin, int cout, int outSide) => 2.0 * n * cout * outSide * outSide * cin * 16;
+
+    private static double FirstConvFlops(VaeConfig c, int n) => Conv(n, c.ImageChannels, c.Channels / 4, c.ImageSize / 2);
+
     /// <summary>Multiply-adds ×2 of the convs, transposed convs and linear layers of one forward pass.</summary>
     public static double ForwardFlops(VaeConfig c, int n)
     {
         int s = c.ImageSize, w = c.Channels, g = c.GridSize;
-        double Conv(int cin, int cout, int outSide) => 2.0 * n * cout * outSide * outSide * cin * 16;
+        double Conv(int cin, int cout, int outSide) => VaeBench.Conv(n, cin, cout, outSide);
         double encoder = Conv(c.ImageChannels, w / 4, s / 2) + Conv(w / 4, w / 2, s / 4) + Conv(w / 2, w, s / 8);
         double heads = 3 * 2.0 * n * c.FlatFeatures * c.Latent;
         // A transposed conv costs what the conv it transposes costs (input side = output side / 2).
