@@ -21,7 +21,22 @@ internal static class CpuConvBackwardInputGemm
 {
     private readonly record struct Phase(int A, int B, ConvGeom Geom, int U0, int V0);
 
+    /// <summary>
+    /// The k4 s2 p1 halving conv takes its one-pass kernel (ConvBackwardInputK4S2.cs: any map size, any Cin), other
+    /// shapes the per-phase GEMMs below when they fit; false: the caller uses col2im.
+    /// </summary>
     public static bool TryRun(float[] dy, float[] w, float[] dx, in ConvGeom g)
+    {
+        if (CpuConvBackwardInputK4S2.Supports(g))
+        {
+            CpuConvBackwardInputK4S2.Run(dy, w, dx, g);
+            return true;
+        }
+        return TryRunPhases(dy, w, dx, g);
+    }
+
+    /// <summary>One implicit-GEMM conv per phase (also the bit-for-bit reference of the k4 s2 p1 kernel's wide form).</summary>
+    internal static bool TryRunPhases(float[] dy, float[] w, float[] dx, in ConvGeom g)
     {
         if (!Avx2.IsSupported || g.Cin < CpuGemm.MR) return false;
         var phases = Plan(g);

@@ -93,7 +93,8 @@ public sealed class ConvBackwardInputGemmTests
     [Fact]
     public void FewInputChannelsFallBackToCol2Im()
     {
-        var g = ConvGeom.Create(2, 1, 32, 32, 64, 4, 2, 1); // the decoder's last transposed conv: one image channel
+        // One input channel, 3x3 stride 1 (the k4 s2 p1 image layer has its own kernel: ConvBackwardInputK4S2Tests).
+        var g = ConvGeom.Create(2, 1, 32, 32, 64, 3, 1, 1);
         Assert.False(CpuConvBackwardInputGemm.TryRun(new float[g.OutputSize], new float[g.WeightSize], new float[g.InputSize], g));
     }
 
