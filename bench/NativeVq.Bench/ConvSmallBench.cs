@@ -34,14 +34,24 @@ public sealed class ConvSmallBench : IBench
         }
     }
 
-    /// <summary>Input gradient of each stage (also the transposed conv's forward): the phase form against col2im.</summary>
+    /// <summary>(Cin, Cout, input side) of the GAN's (width 64) k4 s2 p1 stages whose input gradient runs every step.</summary>
+    private static readonly (int Cin, int Cout, int Side)[] GanStages = { (1, 64, 32), (64, 128, 16), (128, 256, 8) };
+
+    /// <summary>
+    /// Input gradient of each VAE and GAN stage (also the transposed conv's forward): the one-pass k4 s2 p1 kernel
+    /// against col2im, and against the per-phase implicit GEMM where that applies (dy maps of 32+ pixels, Cin ≥ 8) —
+    /// the two forms main used before it.
+    /// </summary>
     private static void BackwardInput(BenchContext ctx, JsonObject result)
     {
-        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)))
+        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)).Concat(GanStages).Distinct())
         {
             var (g, x, w, dy) = Setup(cin, cout, side, seed: 1);
             var dx = new float[g.InputSize];
             result[$"{Key(cin, cout, side)}_backward_input"] = Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConv.BackwardInputIm2Col(dy, w, dx, g));
+            if (CpuConvBackwardInputGemm.TryRunPhases(dy, w, dx, g))
+                result[$"{Key(cin, cout, side)}_backward_input_vs_phase_gemm"] =
+                    Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConvBackwardInputGemm.TryRunPhases(dy, w, dx, g));
         }
     }
 

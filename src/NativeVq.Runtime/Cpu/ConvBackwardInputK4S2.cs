@@ -34,9 +34,15 @@ internal static unsafe class CpuConvBackwardInputK4S2
     private const int Lanes = 32, Group = 16, Shifts = 9, Rows = 8, PanelStride = Shifts * Lanes;
 
     /// <summary>Output channels per K block: 4 taps each, so a block is CpuGemm.KC = 256 k (the phase GEMM's blocks).</summary>
+    /// <summary>
+    /// Output channels per K block: 4 taps each, so a block is CpuGemm.KC = 256 k — the phase GEMM's blocks, which keeps
+    /// the sums bit for bit. 16-channel blocks (an 18 KB packed panel that stays in L1) measured no faster (bench conv_small).
+    /// </summary>
     private const int OBlock = CpuGemm.KC / 4;
 
     [ThreadStatic] private static float[]? _panel, _tile;
+    /// <summary>An all-lanes mask per shift, for reading an already masked packed panel.</summary>
+    private static readonly int[] AllLanes = Enumerable.Repeat(-1, Shifts * Group).ToArray();
 
     public static bool Supports(in ConvGeom g)
         => Avx512F.IsSupported && g.KH == 4 && g.KW == 4 && g.StrideH == 2 && g.StrideW == 2 && g.PadTop == 1 && g.PadLeft == 1
@@ -57,19 +63,33 @@ internal static unsafe class CpuConvBackwardInputK4S2
             if (wide) PackWeightWide(w, g, cbs, packedW);
             else PackWeightNarrow(w, g, packedW);
             double flopsPerPanel = 2.0 * Lanes * 16 * g.Cin * g.Cout;
+            int tileFloats = (wide ? cbs * Rows : g.Cin) * 4 * Lanes;
             CpuParallel.For(panels, (int)Math.Max(1, 2e6 / flopsPerPanel), (s, e) =>
             {
-                float* bp = CpuGemm.Buffer(ref _panel, g.Cout * PanelStride);
-                float* tile = CpuGemm.Buffer(ref _tile, 4 * Rows * Lanes);
+                float* bp = CpuGemm.Buffer(ref _panel, (wide ? Math.Min(OBlock, g.Cout) : g.Cout) * PanelStride);
+                float* tile = CpuGemm.Buffer(ref _tile, tileFloats);
                 fixed (float* pdy = dy, pdx = dx, pa = packedW)
                 fixed (int* pm = masks)
                 {
                     for (int panel = s; panel < e; panel++)
                     {
                         int g0 = 2 * panel, ng = Math.Min(2, groups - g0);
-                        Pack(pdy, dy.Length, g, pm, g0, ng, bp);
-                        if (wide) Wide(pa, bp, tile, pdx, g, cbs, g0, ng);
-                        else Narrow(pa, bp, tile, pdx, g, g0, ng);
+                        if (wide)
+                        {
+                            for (int o0 = 0; o0 < g.Cout; o0 += OBlock)
+                            {
+                                int no = Math.Min(OBlock, g.Cout - o0);
+                                Pack(pdy, dy.Length, g, pm, g0, ng, o0, no, bp);
+                                Wide(pa, bp, tile, g, cbs, o0, no);
+                            }
+                            for (int cb = 0; cb < cbs; cb++)
+                                WriteOut(tile + cb * 4 * Rows * Lanes, Rows * Lanes, pdx, g, cb * Rows, Math.Min(Rows, g.Cin - cb * Rows), g0, ng);
+                        }
+                        else
+                        {
+                            NarrowPanel(pa, pdy, dy.Length, pm, bp, tile, g, g0, ng);
+                            for (int c = 0; c < g.Cin; c++) WriteOut(tile + c * 4 * Lanes, Lanes, pdx, g, c, 1, g0, ng);
+                        }
                     }
                 }
             });
@@ -95,35 +115,39 @@ internal static unsafe class CpuConvBackwardInputK4S2
         return m;
     }
 
-    /// <summary>bp[o, s, 16·gi + t] = dy at shift s of superpixel t of group g0 + gi (0 outside the map or past the batch).</summary>
-    private static void Pack(float* dy, int dyLength, in ConvGeom g, int* masks, int g0, int ng, float* bp)
+    /// <summary>
+    /// bp[o, s, 16·gi + t] = dy at shift s of superpixel t of group g0 + gi (0 outside the map or past the batch).
+    /// Channel outer, shifts inner: the dy planes are 4·HWo bytes apart (1 KB on a 16x16 map), so a shift-outer
+    /// order re-read every plane's rows nine times through a handful of L1 sets (measured 8x slower for Cin = 1).
+    /// </summary>
+    private static void Pack(float* dy, int dyLength, in ConvGeom g, int* masks, int g0, int ng, int o0, int no, float* bp)
     {
         int hwo = g.Hout * g.Wout, perImage = hwo / Group;
-        for (int gi = 0; gi < 2; gi++)
+        int img0 = g0 / perImage, q0 = g0 - img0 * perImage, gl1 = Math.Min(g0 + 1, g0 + ng - 1);
+        int img1 = gl1 / perImage, q1 = gl1 - img1 * perImage;
+        long first0 = ((long)img0 * g.Cout + o0) * hwo + q0 * Group, first1 = ((long)img1 * g.Cout + o0) * hwo + q1 * Group;
+        for (int o = 0; o < no; o++, first0 += hwo, first1 += hwo)
         {
-            if (gi >= ng)
+            float* d = bp + o * PanelStride;
+            for (int s = 0; s < Shifts; s++, d += Lanes)
             {
-                for (int o = 0; o < g.Cout; o++)
-                    for (int s = 0; s < Shifts; s++) Vector512<float>.Zero.Store(bp + o * PanelStride + s * Lanes + Group);
-                continue;
-            }
-            int gl = g0 + gi, img = gl / perImage, q = gl - img * perImage;
-            long first = (long)img * g.Cout * hwo + q * Group;
-            for (int s = 0; s < Shifts; s++)
-            {
-                int* mk = masks + (q * Shifts + s) * Group;
-                var mask = Vector512.Load(mk).AsSingle();
-                long src = first + (s / 3 - 1) * g.Wout + s % 3 - 1;
-                float* d = bp + s * Lanes + gi * Group;
-                for (int o = 0; o < g.Cout; o++, src += hwo, d += PanelStride)
-                {
-                    // One load, padding lanes zeroed by an AND (a NaN read from a neighbouring row becomes +0);
-                    // lane by lane only where the run would leave the array (the batch's first and last rows).
-                    if (src >= 0 && src + Group <= dyLength) Vector512.Store(Vector512.Load(dy + src) & mask, d);
-                    else for (int t = 0; t < Group; t++) d[t] = mk[t] != 0 ? dy[src + t] : 0f;
-                }
+                int shift = (s / 3 - 1) * g.Wout + s % 3 - 1;
+                Load(dy, dyLength, first0 + shift, masks + (q0 * Shifts + s) * Group, d);
+                if (ng == 2) Load(dy, dyLength, first1 + shift, masks + (q1 * Shifts + s) * Group, d + Group);
+                else Vector512.Store(Vector512<float>.Zero, d + Group);
             }
         }
+    }
+
+    /// <summary>
+    /// d[t] = mask[t] ? dy[src + t] : 0: one load with the padding lanes zeroed by an AND (a NaN read from a
+    /// neighbouring row becomes +0); lane by lane only where the run would leave the array (the batch's first and last rows).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Load(float* dy, int dyLength, long src, int* mask, float* d)
+    {
+        if (src >= 0 && src + Group <= dyLength) Vector512.Store(Vector512.Load(dy + src) & Vector512.Load(mask).AsSingle(), d);
+        else for (int t = 0; t < Group; t++) d[t] = mask[t] != 0 ? dy[src + t] : 0f;
     }
 
     /// <summary>A[p, cb, o, t, r] = w[o, 8·cb + r, 3 − a − 2m, 3 − b − 2n] (phase p = 2a + b, tap t = 2m + n; 0 past Cin).</summary>
@@ -154,20 +178,16 @@ internal static unsafe class CpuConvBackwardInputK4S2
                         a[((c * g.Cout + o) * 4 + p) * 4 + t] = w[((o * g.Cin + c) * 4 + 3 - (p >> 1) - 2 * (t >> 1)) * 4 + 3 - (p & 1) - 2 * (t & 1)];
     }
 
-    /// <summary>Cin ≥ 8: per block of 8 channels, the four phase tiles in K blocks of <see cref="OBlock"/> channels, then into dx.</summary>
-    private static void Wide(float* a, float* bp, float* tile, float* dx, in ConvGeom g, int cbs, int g0, int ng)
+    /// <summary>Cin ≥ 8: the four phase tiles of every block of 8 channels over the packed channels o0 … o0+no−1.</summary>
+    private static void Wide(float* a, float* bp, float* tile, in ConvGeom g, int cbs, int o0, int no)
     {
         for (int cb = 0; cb < cbs; cb++)
-        {
             for (int p = 0; p < 4; p++)
             {
-                float* ap = a + (long)(p * cbs + cb) * g.Cout * 4 * Rows;
+                float* ap = a + ((long)(p * cbs + cb) * g.Cout + o0) * 4 * Rows;
                 float* b = bp + ((p >> 1) * 3 + (p & 1)) * Lanes; // the phase's first shift (a − 1, b − 1)
-                for (int o0 = 0; o0 < g.Cout; o0 += OBlock)
-                    Micro(Math.Min(OBlock, g.Cout - o0), ap + o0 * 4 * Rows, b + (long)o0 * PanelStride, tile + p * Rows * Lanes, o0 > 0);
+                Micro(no, ap, b, tile + (cb * 4 + p) * Rows * Lanes, o0 > 0);
             }
-            WriteOut(tile, dx, g, cb * Rows, Math.Min(Rows, g.Cin - cb * Rows), g0, ng);
-        }
     }
 
     /// <summary>
@@ -217,54 +237,83 @@ internal static unsafe class CpuConvBackwardInputK4S2
     }
 
     /// <summary>
-    /// Cin &lt; 8: rows are the four phases of one channel (8 accumulators: 4 phases × 32 superpixels), each shift of
-    /// the panel loaded once per o and fed to every phase that reads it — phase taps still in (m, n) order.
+    /// Cin &lt; 8, one panel: dy read in place (no packed copy: at Cin = 1 each packed value would be used only
+    /// 1–4 times, and writing the nine shifted copies cost 3–10× the col2im form) — except in the batch's first and
+    /// last panels, whose shifted runs may leave the array: those read a packed panel. Same k order either way.
+    /// </summary>
+    private static void NarrowPanel(float* a, float* dy, int dyLength, int* masks, float* bp, float* tile, in ConvGeom g, int g0, int ng)
+    {
+        int hwo = g.Hout * g.Wout, perImage = hwo / Group;
+        int img0 = g0 / perImage, q0 = g0 - img0 * perImage, gl1 = g0 + ng - 1;
+        int img1 = gl1 / perImage, q1 = gl1 - img1 * perImage;
+        long first0 = (long)img0 * g.Cout * hwo + q0 * Group, first1 = (long)img1 * g.Cout * hwo + q1 * Group;
+        int* offs = stackalloc int[Shifts];
+        if (first0 - g.Wout - 1 >= 0 && first1 + (long)(g.Cout - 1) * hwo + g.Wout + 1 + Group <= dyLength)
+        {
+            for (int s = 0; s < Shifts; s++) offs[s] = (s / 3 - 1) * g.Wout + s % 3 - 1;
+            Narrow(a, dy + first0, dy + first1, hwo, offs, masks + q0 * Shifts * Group, masks + q1 * Shifts * Group, tile, g);
+            return;
+        }
+        Pack(dy, dyLength, g, masks, g0, ng, 0, g.Cout, bp);
+        for (int s = 0; s < Shifts; s++) offs[s] = s * Lanes;
+        fixed (int* all = AllLanes) Narrow(a, bp, bp + Group, PanelStride, offs, all, all, tile, g);
+    }
+
+    /// <summary>
+    /// tile[c, phase, 32 superpixels] for every channel c: rows are the four phases of one channel (8 accumulators),
+    /// each shift loaded once per o (lanes b0/b1 + offs[s], masked) and fed to every phase that reads it, phase taps
+    /// in (m, n) order, one FMA chain over all o.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Narrow(float* a, float* bp, float* tile, float* dx, in ConvGeom g, int g0, int ng)
+    private static void Narrow(float* a, float* b0, float* b1, int stride, int* offs, int* m0, int* m1, float* tile, in ConvGeom g)
     {
         for (int c = 0; c < g.Cin; c++)
         {
             Vector512<float> p00 = default, p01 = default, p10 = default, p11 = default,
                 p20 = default, p21 = default, p30 = default, p31 = default;
-            float* q = a + (long)c * g.Cout * 16, b = bp;
-            for (int o = 0; o < g.Cout; o++, q += 16, b += PanelStride)
+            float* q = a + (long)c * g.Cout * 16, s0 = b0, s1 = b1;
+            for (int o = 0; o < g.Cout; o++, q += 16, s0 += stride, s1 += stride)
             {
                 Vector512<float> x0, x1;
                 // Shift s = 3·(a + m) + (b + n) feeds phase 2a + b at tap 2m + n: q[4·phase + tap].
-                x0 = Vector512.Load(b); x1 = Vector512.Load(b + 16);                       // s0: p0 t0
+                x0 = L(s0, offs, m0, 0); x1 = L(s1, offs, m1, 0);   // s0: p0 t0
                 p00 = Fma(q[0], x0, p00); p01 = Fma(q[0], x1, p01);
-                x0 = Vector512.Load(b + Lanes); x1 = Vector512.Load(b + Lanes + 16);       // s1: p0 t1, p1 t0
+                x0 = L(s0, offs, m0, 1); x1 = L(s1, offs, m1, 1);   // s1: p0 t1, p1 t0
                 p00 = Fma(q[1], x0, p00); p01 = Fma(q[1], x1, p01);
                 p10 = Fma(q[4], x0, p10); p11 = Fma(q[4], x1, p11);
-                x0 = Vector512.Load(b + 2 * Lanes); x1 = Vector512.Load(b + 2 * Lanes + 16); // s2: p1 t1
+                x0 = L(s0, offs, m0, 2); x1 = L(s1, offs, m1, 2);   // s2: p1 t1
                 p10 = Fma(q[5], x0, p10); p11 = Fma(q[5], x1, p11);
-                x0 = Vector512.Load(b + 3 * Lanes); x1 = Vector512.Load(b + 3 * Lanes + 16); // s3: p0 t2, p2 t0
+                x0 = L(s0, offs, m0, 3); x1 = L(s1, offs, m1, 3);   // s3: p0 t2, p2 t0
                 p00 = Fma(q[2], x0, p00); p01 = Fma(q[2], x1, p01);
                 p20 = Fma(q[8], x0, p20); p21 = Fma(q[8], x1, p21);
-                x0 = Vector512.Load(b + 4 * Lanes); x1 = Vector512.Load(b + 4 * Lanes + 16); // s4: p0 t3, p1 t2, p2 t1, p3 t0
+                x0 = L(s0, offs, m0, 4); x1 = L(s1, offs, m1, 4);   // s4: p0 t3, p1 t2, p2 t1, p3 t0
                 p00 = Fma(q[3], x0, p00); p01 = Fma(q[3], x1, p01);
                 p10 = Fma(q[6], x0, p10); p11 = Fma(q[6], x1, p11);
                 p20 = Fma(q[9], x0, p20); p21 = Fma(q[9], x1, p21);
                 p30 = Fma(q[12], x0, p30); p31 = Fma(q[12], x1, p31);
-                x0 = Vector512.Load(b + 5 * Lanes); x1 = Vector512.Load(b + 5 * Lanes + 16); // s5: p1 t3, p3 t1
+                x0 = L(s0, offs, m0, 5); x1 = L(s1, offs, m1, 5);   // s5: p1 t3, p3 t1
                 p10 = Fma(q[7], x0, p10); p11 = Fma(q[7], x1, p11);
                 p30 = Fma(q[13], x0, p30); p31 = Fma(q[13], x1, p31);
-                x0 = Vector512.Load(b + 6 * Lanes); x1 = Vector512.Load(b + 6 * Lanes + 16); // s6: p2 t2
+                x0 = L(s0, offs, m0, 6); x1 = L(s1, offs, m1, 6);   // s6: p2 t2
                 p20 = Fma(q[10], x0, p20); p21 = Fma(q[10], x1, p21);
-                x0 = Vector512.Load(b + 7 * Lanes); x1 = Vector512.Load(b + 7 * Lanes + 16); // s7: p2 t3, p3 t2
+                x0 = L(s0, offs, m0, 7); x1 = L(s1, offs, m1, 7);   // s7: p2 t3, p3 t2
                 p20 = Fma(q[11], x0, p20); p21 = Fma(q[11], x1, p21);
                 p30 = Fma(q[14], x0, p30); p31 = Fma(q[14], x1, p31);
-                x0 = Vector512.Load(b + 8 * Lanes); x1 = Vector512.Load(b + 8 * Lanes + 16); // s8: p3 t3
+                x0 = L(s0, offs, m0, 8); x1 = L(s1, offs, m1, 8);   // s8: p3 t3
                 p30 = Fma(q[15], x0, p30); p31 = Fma(q[15], x1, p31);
             }
-            Put(tile, false, p00, p01);
-            Put(tile + Rows * Lanes, false, p10, p11);
-            Put(tile + 2 * Rows * Lanes, false, p20, p21);
-            Put(tile + 3 * Rows * Lanes, false, p30, p31);
-            WriteOut(tile, dx, g, c, 1, g0, ng);
+            float* t = tile + c * 4 * Lanes;
+            Put(t, false, p00, p01);
+            Put(t + Lanes, false, p10, p11);
+            Put(t + 2 * Lanes, false, p20, p21);
+            Put(t + 3 * Lanes, false, p30, p31);
         }
     }
+
+    /// <summary>16 lanes at shift s, padding lanes zeroed by the mask (an AND: a NaN read from a neighbouring row becomes +0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> L(float* b, int* offs, int* mask, int s)
+        => Vector512.Load(b + offs[s]) & Vector512.Load(mask + s * Group).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Fma(float w, Vector512<float> x, Vector512<float> acc)
@@ -274,7 +323,7 @@ internal static unsafe class CpuConvBackwardInputK4S2
     /// dx[c0 + r, 2i + a, 2j + b] += tile[2a + b, r, superpixel (i, j)]: phases (a, 0) and (a, 1) interleaved by one
     /// two-source permute per 8 superpixels, which are 16 consecutive floats of dx row 2i + a (two runs of 8 on a 4-wide map).
     /// </summary>
-    private static void WriteOut(float* tile, float* dx, in ConvGeom g, int c0, int rows, int g0, int ng)
+    private static void WriteOut(float* tile, int phaseStride, float* dx, in ConvGeom g, int c0, int rows, int g0, int ng)
     {
         var lo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         var hi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -287,8 +336,8 @@ internal static unsafe class CpuConvBackwardInputK4S2
                 float* plane = dx + ((long)img * g.Cin + c0 + r) * g.H * g.W;
                 for (int a = 0; a < 2; a++)
                 {
-                    var x0 = Vector512.Load(tile + ((2 * a) * Rows + r) * Lanes + gi * Group);
-                    var x1 = Vector512.Load(tile + ((2 * a + 1) * Rows + r) * Lanes + gi * Group);
+                    var x0 = Vector512.Load(tile + 2 * a * phaseStride + r * Lanes + gi * Group);
+                    var x1 = Vector512.Load(tile + (2 * a + 1) * phaseStride + r * Lanes + gi * Group);
                     AddEight(plane, g, p0, a, Avx512F.PermuteVar16x32x2(x0, lo, x1));
                     AddEight(plane, g, p0 + 8, a, Avx512F.PermuteVar16x32x2(x0, hi, x1));
                 }
