@@ -34,7 +34,7 @@ public sealed class ConvBackwardInputK4S2Tests
     [InlineData(64, 1, 32, 32, 16)]   // the VAE's image layer: one input channel (the 4-phase-row variant)
     [InlineData(4, 128, 8, 8, 256)]   // the GAN's 8x8 ← 4x4 stage: K = 1024, four K blocks
     [InlineData(4, 64, 16, 16, 128)]  // the GAN's 16x16 ← 8x8 stage
-    [InlineData(4, 1, 32, 32, 64)]    // the GAN's image layer
+    [InlineData(4, 1, 32, 32, 64)]    // the GAN's image layer (Cout > 32 with Cin < 8: stays on col2im)
     [InlineData(1, 32, 8, 8, 64)]     // batch 1 on a 4x4 map: one half-empty panel
     [InlineData(3, 20, 8, 8, 20)]     // odd batch on 4x4 maps, Cin and Cout not multiples of 8
     [InlineData(2, 3, 16, 16, 5)]     // Cin = 3
@@ -43,7 +43,6 @@ public sealed class ConvBackwardInputK4S2Tests
     public void MatchesCol2ImAndFloat64(int n, int cin, int h, int w, int cout)
     {
         var (g, dy, wt, start) = Setup(n, cin, h, w, cout);
-        Assert.True(CpuConvBackwardInputK4S2.Supports(g) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported);
         var fast = (float[])start.Clone();
         var col2im = (float[])start.Clone();
         CpuConv.BackwardInput(dy, wt, fast, g);
@@ -78,6 +77,19 @@ public sealed class ConvBackwardInputK4S2Tests
     }
 
     [Theory]
+    [InlineData(1, 16, 32)]    // VAE: 32x32 image ← 16x16 (the decoder's last transposed conv)
+    [InlineData(16, 32, 16)]   // VAE: 16x16 ← 8x8
+    [InlineData(32, 64, 8)]    // VAE: 8x8 ← 4x4
+    [InlineData(64, 128, 16)]  // GAN: 16x16 ← 8x8
+    [InlineData(128, 256, 8)]  // GAN: 8x8 ← 4x4
+    public void VaeAndGanStagesTakeTheKernel(int cin, int cout, int side)
+    {
+        var g = ConvGeom.Create(64, cin, side, side, cout, 4, 2, 1);
+        Assert.True(CpuConvBackwardInputK4S2.Supports(g) || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported);
+    }
+
+    [Theory]
+    [InlineData(2, 1, 32, 32, 64, 4, 2, 1)] // one input channel, Cout > 32: col2im measured faster
     [InlineData(2, 8, 16, 16, 8, 3, 2, 1)]  // k3: not this kernel's shape
     [InlineData(2, 8, 16, 16, 8, 4, 1, 1)]  // stride 1
     [InlineData(2, 8, 16, 16, 8, 4, 2, 0)]  // no padding: H ≠ 2·Hout
