@@ -12,9 +12,9 @@ namespace NativeVq.Cpu;
 /// phase reads dy at 4 of the 9 shifts (di, dj) ∈ {−1, 0, 1}², and the superpixel grid is dy's own grid.
 /// <para>
 /// One pass per 32-superpixel panel (it may span images when the map is 4x4): dy is packed once at all 9 shifts
-/// ([Cout, 9, 32], padding zeroed by masks), then for each block of 8 input channels the four phase tiles
+/// ([64-channel K block, 9, 32], padding zeroed by masks), then for each block of 8 input channels the four phase tiles
 /// (8×32, the 8×32 microkernel's FMA chains) are computed from that one packed panel and interleaved straight
-/// into dx (a permute per 8 superpixels) while they sit in L1. Fewer than 8 input channels (the image
+/// into dx (a permute per 8 superpixels) while they are in cache. Fewer than 8 input channels (the image
 /// layer, Cin = 1) take a variant whose rows are the four phases of one channel instead of 8 channels of
 /// one phase, so no padded rows are computed, reading dy in place; it is used up to Cout = 32 (beyond, col2im).
 /// </para>
@@ -22,7 +22,7 @@ namespace NativeVq.Cpu;
 /// Why: the im2col form writes and re-reads a column matrix 4× the size of dx and scatters it with strided scalar
 /// adds; the per-phase implicit GEMM (ConvBackwardInputGemm.cs) packs dy four times, runs the microkernel on
 /// only Cin/8 row panels per packed panel, needs panel-sized maps (HWo a multiple of 32) and adds a scratch +
-/// interleave pass. Here each dy element is packed once per panel and each dx element written once.
+/// interleave pass. Here dy is packed at 9 shifts per panel (the phase GEMMs pack 16) and each dx element is written once.
 /// </para>
 /// Numbers: for Cin ≥ 8 each phase sum is the per-phase implicit GEMM's, bit for bit (k = (o, m, n) ascending
 /// in one FMA chain per KC = 256 block, blocks added in order, then added to dx). For Cin &lt; 8 one chain over
@@ -33,7 +33,6 @@ internal static unsafe class CpuConvBackwardInputK4S2
 {
     private const int Lanes = 32, Group = 16, Shifts = 9, Rows = 8, PanelStride = Shifts * Lanes;
 
-    /// <summary>Output channels per K block: 4 taps each, so a block is CpuGemm.KC = 256 k (the phase GEMM's blocks).</summary>
     /// <summary>
     /// Output channels per K block: 4 taps each, so a block is CpuGemm.KC = 256 k — the phase GEMM's blocks, which keeps
     /// the sums bit for bit. 16-channel blocks (an 18 KB packed panel that stays in L1) measured no faster (bench conv_small).
@@ -51,7 +50,7 @@ internal static unsafe class CpuConvBackwardInputK4S2
 
     /// <summary>
     /// The Cin &lt; 8 variant loads 18 masked vectors per output channel for 32 FMAs; col2im's GEMM amortises its fixed
-    /// scatter better as Cout grows. Measured (bench conv_small, CPU time against col2im): Cout 16 0.70, Cout 64 1.17.
+    /// scatter better as Cout grows. Measured (bench conv_small, CPU time against col2im): Cout 16 0.5–0.8, Cout 64 1.17.
     /// </summary>
     private const int NarrowMaxCout = 32;
 
