@@ -1,168 +1,309 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace NativeVq.Cpu;
 
 /// <summary>
-/// dW += Σ_n dy_n · col(x_n)ᵀ as an implicit GEMM: M = Cout, N = CKK (taps), K = output pixels of a run of images,
-/// with neither the column matrix nor a gathered copy of dy. A-panels are packed straight from dy; B-panels
-/// (NR taps × K pixels) come from <see cref="ConvTaps"/> — an NR×NR block of im2col rows into an L1 scratch,
-/// assembled from pixel sub-panels of one image each — then 8×8 register transposes put each pixel's NR taps side by side.
+/// dW += Σ_n dy_n · col(x_n)ᵀ computed transposed, as dWᵀ [CKK, Cout] = col(x) · dyᵀ: M = taps, N = Cout,
+/// K = output pixels of the whole batch. The microkernel broadcasts its A operand straight from MR rows of a
+/// column block (im2col rows, contiguous in pixels, written by <see cref="ConvTaps"/>) and loads B from dyᵀ,
+/// packed once per call as [Cout panel][pixel][NR].
 /// <para>
-/// Why: the im2col form wrote the column matrix (KH·KW times the input) to memory, re-read it through the
-/// transposed-B packing, and summed per-thread partial dW buffers; here col(x) only ever exists NR×NR at a time.
-/// The reduction runs across images — K blocks of <see cref="CpuGemm.KC"/> pixels, 16 images at a 4x4 map — because
-/// a block per image (K = 16 at 4x4, 64 at 8x8) spent more on loading and storing the C tile and on per-image
-/// packing than on FMAs.
+/// Why this way round: with dy as A and col(x) as B (the previous form) every NR×NR block of col(x) had to be
+/// transposed into the pixel-major B layout and dy re-packed by every tap range; here col(x) is used in the
+/// layout ConvTaps writes (no transposes), and the only transpose is dy's, once per call (dy is 4–16× smaller
+/// than col(x) at the VAE's k4 s2 convs).
 /// </para>
 /// <para>
-/// Threads split dW by column (tap) ranges; when there are fewer tap panels than 2 per thread (the 1-channel input
-/// conv: 16 taps) the images are also cut into fixed parts, each summed into its own partial dW, the partials added
-/// in part order at the end. Each weight element is summed in one fixed order for a given thread count — parts
-/// ascending, within a part pixel blocks ascending (images ascending), an FMA chain per block.
-/// See <see cref="Supports"/> for when it applies; CpuConv.BackwardWeight uses im2col otherwise.
+/// Work items are ranges of MR-tap panels, each over all pixels, so every dWᵀ element is computed by one item and
+/// threads need no partial sums. Only when there are fewer tap panels than 2 per thread (the 1-channel input conv:
+/// 16 taps) are the images also cut into fixed parts, each summed into its own partial, added in part order.
+/// Summation order of each weight: parts ascending, within a part KC-pixel blocks ascending (images ascending),
+/// one FMA chain per block; then dw += dWᵀ (transposed). Fixed for a given thread count, independent of timing.
 /// </para>
 /// </summary>
 internal static unsafe class CpuConvBackwardWeightGemm
 {
-    [ThreadStatic] private static float[]? _bufA, _bufB, _block, _tile;
-
-    public static void Run(float[] x, float[] dy, float[] dw, ConvGeom g)
+    /// <summary>The microkernel: tap rows × Cout columns per tile.</summary>
+    internal enum Tile
     {
-        bool narrow = Narrow(g);
-        int ckk = g.Ckk, nr = narrow ? 16 : CpuGemm.NR, panels = (ckk + nr - 1) / nr, wsz = g.WeightSize;
-        int pw = narrow ? 16 : PixelPanel(g);
-        var taps = ConvTaps.Build(g, pw);
-        // Work items: ranges of tap panels (at least 2 per thread when there are enough panels) × image parts.
-        int tapItems = Math.Min(panels, 2 * CpuParallel.Threads);
-        int parts = Math.Max(1, Math.Min(g.N, (2 * CpuParallel.Threads + tapItems - 1) / tapItems));
-        float[]? partial = parts > 1 ? ArrayPool<float>.Shared.Rent((parts - 1) * wsz) : null;
+        /// <summary>8 taps × 32 Cout (Vector512, 16 accumulators): the default with AVX-512.</summary>
+        Wide8x32,
+        /// <summary>16 taps × 16 Cout (Vector512): Cout ≤ 16, where 32 columns would be half padding.</summary>
+        Narrow16x16,
+        /// <summary>6 taps × 16 Cout (Vector256): without AVX-512.</summary>
+        Avx2x6x16,
+    }
+
+    /// <summary>Pixels per column block: one block of col rows and its dyᵀ panel (KC×NR) stay in L1/L2.</summary>
+    private const int KC = 256;
+    /// <summary>Tap rows per column block: ≤ 128 rows × KC pixels = 128 KB, inside L2 next to dyᵀ.</summary>
+    private const int RowsPerBlock = 128;
+
+    [ThreadStatic] private static float[]? _col;
+
+    public static void Run(float[] x, float[] dy, float[] dw, ConvGeom g) => Run(x, dy, dw, g, DefaultTile(g));
+
+    internal static Tile DefaultTile(in ConvGeom g) =>
+        !Vector512.IsHardwareAccelerated ? Tile.Avx2x6x16 : g.Cout <= 16 ? Tile.Narrow16x16 : Tile.Wide8x32;
+
+    private static (int Mr, int Nr) Size(Tile t) => t switch
+    {
+        Tile.Wide8x32 => (8, 32),
+        Tile.Narrow16x16 => (16, 16),
+        _ => (6, 16),
+    };
+
+    internal static void Run(float[] x, float[] dy, float[] dw, ConvGeom g, Tile tile)
+    {
+        var (mr, nr) = Size(tile);
+        int hwo = g.Hout * g.Wout, k = g.N * hwo, ckk = g.Ckk;
+        int coutPad = CpuGemm.RoundUp(g.Cout, nr), cPanels = coutPad / nr;
+        int tapPanels = (ckk + mr - 1) / mr, dwtSize = tapPanels * mr * coutPad;
+        int threads = CpuParallel.Threads;
+        int parts = tapPanels >= 2 * threads ? 1 : Math.Max(1, Math.Min(g.N, (2 * threads + tapPanels - 1) / tapPanels));
+        float[] dyT = ArrayPool<float>.Shared.Rent(cPanels * k * nr);
+        float[] dwT = ArrayPool<float>.Shared.Rent(parts * dwtSize);
         try
         {
-            if (partial != null) partial.AsSpan(0, (parts - 1) * wsz).Clear();
-            fixed (float* px = x, pdy = dy, pdw = dw, ppart = partial)
+            fixed (float* px = x, pdy = dy, pdw = dw, pdyT = dyT, pdwT = dwT)
             {
-                var job = new Job(g, taps, narrow, pw, (nint)px, x.Length, (nint)pdy, (nint)pdw, (nint)ppart, panels, tapItems, parts);
+                var job = new Job(g, tile, (nint)px, x.Length, (nint)pdy, (nint)pdyT, (nint)pdwT, tapPanels, parts, dwtSize);
+                CpuParallel.For(g.N, 1, (s, e) => job.PackDyT(s, e));
+                int tapItems = Math.Min(tapPanels, 4 * threads);
                 CpuParallel.For(tapItems * parts, 1, (s, e) =>
                 {
-                    for (int i = s; i < e; i++) job.Run(i);
+                    for (int i = s; i < e; i++) job.Run(i / tapItems, i % tapItems, tapItems);
                 });
+                AddTransposed(pdwT, coutPad, parts, dwtSize, pdw, g.Cout, ckk);
             }
-            var acc = dw.AsSpan(0, wsz);
-            for (int p = 1; p < parts; p++)
-                System.Numerics.Tensors.TensorPrimitives.Add(acc, partial.AsSpan((p - 1) * wsz, wsz), acc);
         }
         finally
         {
-            if (partial != null) ArrayPool<float>.Shared.Return(partial);
+            ArrayPool<float>.Shared.Return(dwT);
+            ArrayPool<float>.Shared.Return(dyT);
         }
     }
 
-    /// <summary>Pixels per ConvTaps panel: NR, or 16 on maps whose HWo is a multiple of 16 but not of NR (4x4).</summary>
-    private static int PixelPanel(in ConvGeom g) => g.Hout * g.Wout % CpuGemm.NR == 0 ? CpuGemm.NR : 16;
-
-    /// <summary>
-    /// At most 16 taps (the 1-channel input conv, k4: 16) on a 32-wide default tile would compute half its columns
-    /// for nothing: such convs run the 16×16 kernel on 16-tap panels instead.
-    /// </summary>
-    private static bool Narrow(in ConvGeom g) => g.Ckk <= 16 && Vector512.IsHardwareAccelerated && CpuGemm.NR == 32;
-
-    private readonly struct Job(ConvGeom g, ConvTaps taps, bool narrow, int pw, nint px, int xLength, nint pdy, nint pdw, nint ppart,
-        int panels, int tapItems, int parts)
+    /// <summary>dw[o, t] += Σ_p dWᵀ_p[t, o], parts in ascending order (one fixed order per element).</summary>
+    private static void AddTransposed(float* dwT, int coutPad, int parts, int dwtSize, float* dw, int cout, int ckk)
     {
-        public void Run(int item)
+        for (int o = 0; o < cout; o++)
         {
-            int m = g.Cout, ckk = g.Ckk, hwo = g.Hout * g.Wout;
-            int mr = narrow ? 16 : CpuGemm.MR, nr = narrow ? 16 : CpuGemm.NR, mPad = CpuGemm.RoundUp(m, mr);
-            int part = item / tapItems, ti = item - part * tapItems;
-            int p0 = (int)((long)panels * ti / tapItems), p1 = (int)((long)panels * (ti + 1) / tapItems);
-            int n0 = (int)((long)g.N * part / parts), n1 = (int)((long)g.N * (part + 1) / parts);
-            if (p1 <= p0 || n1 <= n0) return;
-            int kcMax = Math.Min((n1 - n0) * hwo, CpuGemm.KC);
-            float* a = CpuGemm.Buffer(ref _bufA, mPad * kcMax);
-            float* b = CpuGemm.Buffer(ref _bufB, (p1 - p0) * nr * kcMax);
-            float* block = CpuGemm.Buffer(ref _block, nr * nr);
-            float* tile = CpuGemm.Buffer(ref _tile, mr * nr);
-            float* x = (float*)px, dy = (float*)pdy;
-            float* dw = part == 0 ? (float*)pdw : (float*)ppart + (long)(part - 1) * g.WeightSize;
-            for (int j0 = n0 * hwo, jEnd = n1 * hwo; j0 < jEnd; j0 += CpuGemm.KC)
+            float* row = dw + (long)o * ckk;
+            for (int p = 0; p < parts; p++)
             {
-                int kc = Math.Min(CpuGemm.KC, jEnd - j0); // a multiple of the pixel panel: HWo is
-                PackDy(dy, j0, kc, a, mr);
-                for (int p = p0; p < p1; p++)
-                    PackTaps(x, j0, kc, p * nr, Math.Min(nr, ckk - p * nr), block, b + (long)(p - p0) * nr * kc);
-                // Tap panel outer, rows inner (as in CpuGemm): one kc×NR panel of col(x) stays in L1 while
-                // dy's MR-row panels stream from L2.
-                for (int p = p0; p < p1; p++)
-                {
-                    int t0 = p * nr, cols = Math.Min(nr, ckk - t0);
-                    float* bp = b + (long)(p - p0) * nr * kc;
-                    for (int ir = 0; ir < m; ir += mr)
+                float* src = dwT + (long)p * dwtSize + o;
+                for (int t = 0; t < ckk; t++) row[t] += src[(long)t * coutPad];
+            }
+        }
+    }
+
+    private readonly struct Job(ConvGeom g, Tile tile, nint px, int xLength, nint pdy, nint pdyT, nint pdwT,
+        int tapPanels, int parts, int dwtSize)
+    {
+        /// <summary>
+        /// dyᵀ for images [n0, n1): dyT[cp][pixel][r] = dy[n, cp·NR + r, pixel-in-image], 0 for padded Cout.
+        /// Full 8-row groups go through 8×8 register transposes (HWo is a multiple of 16).
+        /// </summary>
+        public void PackDyT(int n0, int n1)
+        {
+            var (_, nr) = Size(tile);
+            int hwo = g.Hout * g.Wout, k = g.N * hwo, cout = g.Cout, cPanels = CpuGemm.RoundUp(cout, nr) / nr;
+            float* dy = (float*)pdy, dyT = (float*)pdyT;
+            for (int n = n0; n < n1; n++)
+                for (int cp = 0; cp < cPanels; cp++)
+                    for (int r0 = 0; r0 < nr; r0 += 8)
                     {
-                        int rows = Math.Min(mr, m - ir);
-                        float* ap = a + (long)ir * kc;
-                        float* cp = dw + (long)ir * ckk + t0;
-                        if (rows == mr && cols == nr)
+                        int o0 = cp * nr + r0, rows = Math.Min(8, cout - o0);
+                        float* dst = dyT + ((long)cp * k + (long)n * hwo) * nr + r0;
+                        float* src = dy + ((long)n * cout + o0) * hwo;
+                        if (rows == 8)
                         {
-                            CpuGemm.Micro(narrow, kc, ap, bp, cp, ckk, 1f, 0f, CpuGemm.ModeAccumulate);
+                            for (int q = 0; q < hwo; q += 8)
+                                CpuGemm.Transpose8x8(src + q, hwo, dst + (long)q * nr, nr);
                             continue;
                         }
-                        // Edge tile (Cout not a multiple of MR, or the last tap panel): scratch tile, same kernel.
-                        new Span<float>(tile, mr * nr).Clear();
-                        for (int r = 0; r < rows; r++)
-                            new ReadOnlySpan<float>(cp + (long)r * ckk, cols).CopyTo(new Span<float>(tile + r * nr, cols));
-                        CpuGemm.Micro(narrow, kc, ap, bp, tile, nr, 1f, 0f, CpuGemm.ModeAccumulate);
-                        for (int r = 0; r < rows; r++)
-                            new ReadOnlySpan<float>(tile + r * nr, cols).CopyTo(new Span<float>(cp + (long)r * ckk, cols));
+                        for (int q = 0; q < hwo; q++)
+                        {
+                            float* d = dst + (long)q * nr;
+                            int r = 0;
+                            for (; r < rows; r++) d[r] = src[(long)r * hwo + q];
+                            for (; r < 8; r++) d[r] = 0f;
+                        }
+                    }
+        }
+
+        /// <summary>
+        /// Tap panels of item <paramref name="item"/> (of <paramref name="items"/>) over the images of part
+        /// <paramref name="part"/>: for each KC-pixel block and ≤ <see cref="RowsPerBlock"/> rows of taps, write the
+        /// column block (rows = taps, contiguous pixels), then Cout panels outer, tap panels inner, so one KC×NR panel
+        /// of dyᵀ stays in L1 while the column rows stream.
+        /// </summary>
+        public void Run(int part, int item, int items)
+        {
+            var (mr, nr) = Size(tile);
+            int hwo = g.Hout * g.Wout, k = g.N * hwo, ckk = g.Ckk, coutPad = CpuGemm.RoundUp(g.Cout, nr);
+            int p0 = (int)((long)tapPanels * item / items), p1 = (int)((long)tapPanels * (item + 1) / items);
+            int n0 = (int)((long)g.N * part / parts), n1 = (int)((long)g.N * (part + 1) / parts);
+            if (p1 <= p0 || n1 <= n0) return;
+            int panelsPerBlock = Math.Max(1, RowsPerBlock / mr), rowsPerBlock = Math.Max(1, KC / g.Wout);
+            float* col = CpuGemm.Buffer(ref _col, Math.Min(p1 - p0, panelsPerBlock) * mr * rowsPerBlock * g.Wout);
+            float* x = (float*)px, dyT = (float*)pdyT, dwT = (float*)pdwT + (long)part * dwtSize;
+            // Pixel blocks of whole output rows (global row r = image·Hout + oi), which may span images.
+            for (int r0 = n0 * g.Hout, rEnd = n1 * g.Hout; r0 < rEnd; r0 += rowsPerBlock)
+            {
+                int rows = Math.Min(rowsPerBlock, rEnd - r0), kc = rows * g.Wout, j0 = r0 * g.Wout;
+                bool first = r0 == n0 * g.Hout;
+                for (int b0 = p0; b0 < p1; b0 += panelsPerBlock)
+                {
+                    int b1 = Math.Min(p1, b0 + panelsPerBlock), t0 = b0 * mr, taps = Math.Min(ckk, b1 * mr) - t0;
+                    ConvColumnRows.Pack(x, xLength, g, t0, taps, r0, rows, col, kc);
+                    if (taps < (b1 - b0) * mr) new Span<float>(col + (long)taps * kc, ((b1 - b0) * mr - taps) * kc).Clear();
+                    for (int cp = 0; cp < coutPad; cp += nr)
+                    {
+                        float* bp = dyT + ((long)(cp / nr) * k + j0) * nr;
+                        for (int p = b0; p < b1; p++)
+                            Micro(tile, kc, col + (long)(p - b0) * mr * kc, kc, bp, dwT + (long)p * mr * coutPad + cp, coutPad, first);
                     }
                 }
             }
         }
+    }
 
-        /// <summary>
-        /// A panels of dy over global pixel columns j0 … j0+kc−1, which may span several images: each image's run
-        /// of columns is packed by CpuGemm.PackA into its place (column offset k lands at k·MR in each row panel).
-        /// </summary>
-        private void PackDy(float* dy, int j0, int kc, float* a, int mr)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Micro(Tile tile, int kc, float* a, nint lda, float* b, float* c, int ldc, bool overwrite)
+    {
+        switch (tile)
         {
-            int m = g.Cout, hwo = g.Hout * g.Wout;
-            for (int k = 0; k < kc;)
-            {
-                int img = (j0 + k) / hwo, pix = j0 + k - img * hwo, len = Math.Min(hwo - pix, kc - k);
-                float* dyImg = dy + (long)img * m * hwo;
-                for (int ir = 0; ir < m; ir += mr)
-                    CpuGemm.PackA(false, dyImg, hwo, ir, pix, Math.Min(mr, m - ir), len, a + (long)ir * kc + (long)k * mr, mr);
-                k += len;
-            }
-        }
-
-        /// <summary>
-        /// B panel for taps t0 … t0+count−1 over pixels j … j+kc−1 (global column j): dst[k·NR + t] = col[t0+t, j+k]
-        /// (taps past count are 0). Each NR-pixel slice is an NR×NR im2col block in L1 — filled one pixel panel
-        /// (NR or 16 pixels of one image) at a time — transposed 8×8 at a time.
-        /// </summary>
-        private void PackTaps(float* x, int j, int kc, int t0, int count, float* block, float* dst)
-        {
-            int nr = narrow ? 16 : CpuGemm.NR;
-            if (count < nr) new Span<float>(block + count * nr, (nr - count) * nr).Clear();
-            for (int q = 0; q < kc; q += nr)
-            {
-                int width = Math.Min(nr, kc - q); // < NR only for a last 16-pixel slice
-                for (int s = 0; s < width; s += pw)
-                    taps.Pack(x, xLength, j + q + s, t0, count, block + s, nr);
-                float* d = dst + (long)q * nr;
-                for (int tb = 0; tb < nr; tb += 8)
-                    for (int pbk = 0; pbk < width; pbk += 8)
-                        CpuGemm.Transpose8x8(block + tb * nr + pbk, nr, d + pbk * nr + tb, nr);
-            }
+            case Tile.Wide8x32: Micro8x32(kc, a, lda, b, c, ldc, overwrite); break;
+            case Tile.Narrow16x16: Micro16x16(kc, a, lda, b, c, ldc, overwrite); break;
+            default: Micro6x16(kc, a, lda, b, c, ldc, overwrite); break;
         }
     }
 
     /// <summary>
-    /// AVX2 (transposes, gathers), and HWo a multiple of 16 — of the pixel panel (NR, which is 16 or 32, or 16 for
-    /// 4x4 maps) — so that a panel never straddles two images. Few tap panels (the 1-channel input conv) no longer
-    /// leave cores idle: the images are split too.
+    /// c[r, 0..32) (=|+=) Σ_k a[r·lda + k] · b[k·32 + 0..32) for r &lt; 8: per k two loads of B, 8 broadcasts read
+    /// straight from the column rows, 16 FMAs.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro8x32(int kc, float* a, nint lda, float* b, float* c, int ldc, bool overwrite)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
+            c20 = default, c21 = default, c30 = default, c31 = default,
+            c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default;
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a4 = a + 4 * lda;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            Vector512<float> v;
+            v = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(v, b0, c00); c01 = Vector512.FusedMultiplyAdd(v, b1, c01);
+            v = Vector512.Create(a[l1]); c10 = Vector512.FusedMultiplyAdd(v, b0, c10); c11 = Vector512.FusedMultiplyAdd(v, b1, c11);
+            v = Vector512.Create(a[l2]); c20 = Vector512.FusedMultiplyAdd(v, b0, c20); c21 = Vector512.FusedMultiplyAdd(v, b1, c21);
+            v = Vector512.Create(a[l3]); c30 = Vector512.FusedMultiplyAdd(v, b0, c30); c31 = Vector512.FusedMultiplyAdd(v, b1, c31);
+            v = Vector512.Create(a4[0]); c40 = Vector512.FusedMultiplyAdd(v, b0, c40); c41 = Vector512.FusedMultiplyAdd(v, b1, c41);
+            v = Vector512.Create(a4[l1]); c50 = Vector512.FusedMultiplyAdd(v, b0, c50); c51 = Vector512.FusedMultiplyAdd(v, b1, c51);
+            v = Vector512.Create(a4[l2]); c60 = Vector512.FusedMultiplyAdd(v, b0, c60); c61 = Vector512.FusedMultiplyAdd(v, b1, c61);
+            v = Vector512.Create(a4[l3]); c70 = Vector512.FusedMultiplyAdd(v, b0, c70); c71 = Vector512.FusedMultiplyAdd(v, b1, c71);
+            a++; a4++; b += 32;
+        }
+        Store(c, overwrite, c00); Store(c + 16, overwrite, c01); c += ldc;
+        Store(c, overwrite, c10); Store(c + 16, overwrite, c11); c += ldc;
+        Store(c, overwrite, c20); Store(c + 16, overwrite, c21); c += ldc;
+        Store(c, overwrite, c30); Store(c + 16, overwrite, c31); c += ldc;
+        Store(c, overwrite, c40); Store(c + 16, overwrite, c41); c += ldc;
+        Store(c, overwrite, c50); Store(c + 16, overwrite, c51); c += ldc;
+        Store(c, overwrite, c60); Store(c + 16, overwrite, c61); c += ldc;
+        Store(c, overwrite, c70); Store(c + 16, overwrite, c71);
+    }
+
+    /// <summary>16 tap rows × 16 Cout: one load of B and 16 broadcasts per k (the Cout ≤ 16 convs).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro16x16(int kc, float* a, nint lda, float* b, float* c, int ldc, bool overwrite)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default,
+            c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        nint l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
+        float* a4 = a + 4 * lda, a8 = a + 8 * lda, a12 = a + 12 * lda;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[l1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[l2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[l3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a4[0]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a4[l1]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a4[l2]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a4[l3]), b0, c7);
+            c8 = Vector512.FusedMultiplyAdd(Vector512.Create(a8[0]), b0, c8);
+            c9 = Vector512.FusedMultiplyAdd(Vector512.Create(a8[l1]), b0, c9);
+            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a8[l2]), b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a8[l3]), b0, c11);
+            c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a12[0]), b0, c12);
+            c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a12[l1]), b0, c13);
+            c14 = Vector512.FusedMultiplyAdd(Vector512.Create(a12[l2]), b0, c14);
+            c15 = Vector512.FusedMultiplyAdd(Vector512.Create(a12[l3]), b0, c15);
+            a++; a4++; a8++; a12++; b += 16;
+        }
+        Store(c, overwrite, c0); c += ldc; Store(c, overwrite, c1); c += ldc;
+        Store(c, overwrite, c2); c += ldc; Store(c, overwrite, c3); c += ldc;
+        Store(c, overwrite, c4); c += ldc; Store(c, overwrite, c5); c += ldc;
+        Store(c, overwrite, c6); c += ldc; Store(c, overwrite, c7); c += ldc;
+        Store(c, overwrite, c8); c += ldc; Store(c, overwrite, c9); c += ldc;
+        Store(c, overwrite, c10); c += ldc; Store(c, overwrite, c11); c += ldc;
+        Store(c, overwrite, c12); c += ldc; Store(c, overwrite, c13); c += ldc;
+        Store(c, overwrite, c14); c += ldc; Store(c, overwrite, c15);
+    }
+
+    /// <summary>6 tap rows × 16 Cout with Vector256 (12 accumulators): the same FMA chain per element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro6x16(int kc, float* a, nint lda, float* b, float* c, int ldc, bool overwrite)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        nint l1 = lda, l2 = 2 * lda;
+        float* a3 = a + 3 * lda;
+        for (int k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            Vector256<float> v;
+            v = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(v, b0, c00); c01 = Vector256.FusedMultiplyAdd(v, b1, c01);
+            v = Vector256.Create(a[l1]); c10 = Vector256.FusedMultiplyAdd(v, b0, c10); c11 = Vector256.FusedMultiplyAdd(v, b1, c11);
+            v = Vector256.Create(a[l2]); c20 = Vector256.FusedMultiplyAdd(v, b0, c20); c21 = Vector256.FusedMultiplyAdd(v, b1, c21);
+            v = Vector256.Create(a3[0]); c30 = Vector256.FusedMultiplyAdd(v, b0, c30); c31 = Vector256.FusedMultiplyAdd(v, b1, c31);
+            v = Vector256.Create(a3[l1]); c40 = Vector256.FusedMultiplyAdd(v, b0, c40); c41 = Vector256.FusedMultiplyAdd(v, b1, c41);
+            v = Vector256.Create(a3[l2]); c50 = Vector256.FusedMultiplyAdd(v, b0, c50); c51 = Vector256.FusedMultiplyAdd(v, b1, c51);
+            a++; a3++; b += 16;
+        }
+        Store(c, overwrite, c00, c01); c += ldc;
+        Store(c, overwrite, c10, c11); c += ldc;
+        Store(c, overwrite, c20, c21); c += ldc;
+        Store(c, overwrite, c30, c31); c += ldc;
+        Store(c, overwrite, c40, c41); c += ldc;
+        Store(c, overwrite, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, bool overwrite, Vector512<float> v) =>
+        Vector512.Store(overwrite ? v : v + Vector512.Load(c), c);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, bool overwrite, Vector256<float> v0, Vector256<float> v1)
+    {
+        Vector256.Store(overwrite ? v0 : v0 + Vector256.Load(c), c);
+        Vector256.Store(overwrite ? v1 : v1 + Vector256.Load(c + 8), c + 8);
+    }
+
+    /// <summary>
+    /// AVX2 (ConvTaps' loads and gathers, the transposes), and HWo a multiple of 16 — of ConvTaps' pixel panel — so
+    /// that a panel never straddles two images.
     /// </summary>
     public static bool Supports(in ConvGeom g) => Avx2.IsSupported && g.Ckk > 0 && g.Hout * g.Wout % 16 == 0;
 }
