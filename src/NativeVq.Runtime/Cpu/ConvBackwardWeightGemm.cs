@@ -87,18 +87,31 @@ internal static unsafe class CpuConvBackwardWeightGemm
         }
     }
 
-    /// <summary>dw[o, t] += Σ_p dWᵀ_p[t, o], parts in ascending order (one fixed order per element).</summary>
+    /// <summary>
+    /// dw[o, t] += Σ_p dWᵀ_p[t, o]: the parts summed in ascending order into part 0 (one fixed order per element),
+    /// then added transposed, 8×8 blocks through register transposes.
+    /// </summary>
     private static void AddTransposed(float* dwT, int coutPad, int parts, int dwtSize, float* dw, int cout, int ckk)
     {
-        for (int o = 0; o < cout; o++)
-        {
-            float* row = dw + (long)o * ckk;
-            for (int p = 0; p < parts; p++)
+        for (int p = 1; p < parts; p++)
+            System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(dwT, dwtSize),
+                new ReadOnlySpan<float>(dwT + (long)p * dwtSize, dwtSize), new Span<float>(dwT, dwtSize));
+        float* block = stackalloc float[64];
+        int o8 = cout / 8 * 8, t8 = ckk / 8 * 8;
+        for (int o = 0; o < o8; o += 8)
+            for (int t = 0; t < t8; t += 8)
             {
-                float* src = dwT + (long)p * dwtSize + o;
-                for (int t = 0; t < ckk; t++) row[t] += src[(long)t * coutPad];
+                CpuGemm.Transpose8x8(dwT + (long)t * coutPad + o, coutPad, block, 8);
+                for (int j = 0; j < 8; j++)
+                {
+                    float* d = dw + (long)(o + j) * ckk + t;
+                    Vector256.Store(Vector256.Load(d) + Vector256.Load(block + j * 8), d);
+                }
             }
-        }
+        // The edges: Cout or CKK not a multiple of 8.
+        for (int o = 0; o < cout; o++)
+            for (int t = o < o8 ? t8 : 0; t < ckk; t++)
+                dw[(long)o * ckk + t] += dwT[(long)t * coutPad + o];
     }
 
     private readonly struct Job(ConvGeom g, Tile tile, nint px, int xLength, nint pdy, nint pdyT, nint pdwT,

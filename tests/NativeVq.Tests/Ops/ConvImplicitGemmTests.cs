@@ -134,6 +134,17 @@ public sealed class ConvBackwardWeightGemmTests
     [InlineData(11, 16, 16, 16, 32, 4, 4, 2, 1, 1, 1, 1)] // 8x8 maps: K blocks of 4 images
     [InlineData(2, 40, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1)]    // CKK = 360: several tap panels split between threads
     [InlineData(2, 8, 64, 64, 8, 4, 4, 2, 1, 1, 1, 1)]    // stride 2, 32-wide output rows: the permuting pack
+    [InlineData(1, 16, 16, 16, 32, 4, 4, 2, 1, 1, 1, 1)]  // batch 1
+    [InlineData(3, 8, 16, 16, 40, 4, 4, 2, 1, 1, 1, 1)]   // Cout 40: a Cout panel of 8 real columns
+    [InlineData(2, 64, 16, 16, 128, 4, 4, 2, 1, 1, 1, 1)] // the GAN's 64→128 stage (4 Cout panels)
+    [InlineData(2, 128, 8, 8, 256, 4, 4, 2, 1, 1, 1, 1)]  // the GAN's 128→256 stage: 4x4 maps, column blocks of 128 taps
+    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the GAN's first conv: 16 taps, Cout 64
+    [InlineData(3, 5, 17, 17, 7, 4, 4, 2, 1, 1, 1, 1)]    // odd input (17 = not 2·Wout): the per-row permute, not the 4-tap form
+    [InlineData(2, 6, 9, 9, 24, 4, 4, 2, 1, 1, 1, 1)]     // odd input, 4-wide output rows
+    [InlineData(2, 3, 32, 33, 10, 4, 4, 2, 1, 1, 1, 1)]   // 16-wide output rows from a 33-wide input
+    [InlineData(3, 4, 16, 16, 8, 4, 4, 2, 0, 2, 1, 1)]    // k4 s2, no top padding: the 4-tap form with other rows
+    [InlineData(2, 5, 8, 8, 9, 3, 3, 1, 1, 1, 1, 1)]      // stride 1, 8-wide rows: plain masked loads
+    [InlineData(2, 3, 8, 12, 4, 3, 3, 1, 1, 1, 1, 1)]     // stride 1, 12-wide rows: the scalar row copy
     public void MatchesDirectSum(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pt, int pb, int pl, int pr)
     {
         var g = ConvGeom.Create(n, cin, h, w, cout, kh, kw, stride, stride, pt, pb, pl, pr);
@@ -163,6 +174,42 @@ public sealed class ConvBackwardWeightGemmTests
         }
     }
 
+    /// <summary>
+    /// Each microkernel (the default is chosen by the hardware and Cout) on every kind of shape: narrow and wide Cout,
+    /// a partial last tap panel, few tap panels (image parts), 4x4 maps, stride 1.
+    /// </summary>
+    [Theory]
+    [InlineData("Wide8x32")]
+    [InlineData("Narrow16x16")]
+    [InlineData("Avx2x6x16")]
+    public void EveryTileMatchesIm2Col(string name)
+    {
+        var tile = Enum.Parse<CpuConvBackwardWeightGemm.Tile>(name);
+        bool needs512 = tile != CpuConvBackwardWeightGemm.Tile.Avx2x6x16;
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported || needs512 && !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return;
+        var shapes = new[]
+        {
+            ConvGeom.Create(5, 16, 16, 16, 32, 4, 4, 2, 2, 1, 1, 1, 1),
+            ConvGeom.Create(3, 1, 32, 32, 16, 4, 4, 2, 2, 1, 1, 1, 1),
+            ConvGeom.Create(7, 32, 8, 8, 64, 4, 4, 2, 2, 1, 1, 1, 1),
+            ConvGeom.Create(2, 7, 8, 8, 11, 3, 3, 1, 1, 1, 1, 1, 1),   // CKK 63: partial tap panel for every tile height
+            ConvGeom.Create(3, 5, 17, 17, 40, 4, 4, 2, 2, 1, 1, 1, 1), // Cout 40 on every tile width
+        };
+        foreach (var g in shapes)
+        {
+            var rng = new Random(g.Cin * 7 + g.Cout);
+            var x = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+            var dy = Enumerable.Range(0, g.OutputSize).Select(_ => rng.NextSingle() * 2 - 1).ToArray();
+            var dw = Enumerable.Repeat(-0.25f, g.WeightSize).ToArray();
+            var want = (float[])dw.Clone();
+            CpuConvBackwardWeightGemm.Run(x, dy, dw, g, tile);
+            CpuConv.BackwardWeightIm2Col(x, dy, want, g);
+            // Both sum K = N·HWo products in float32 in different orders: a bound of the size of that rounding.
+            for (int i = 0; i < dw.Length; i++)
+                Assert.True(Math.Abs(dw[i] - want[i]) <= 1e-4 * (1 + Math.Abs(want[i])), $"{tile} {g} dw[{i}]: {dw[i]} vs {want[i]}");
+        }
+    }
+
     [Theory]
     [InlineData(1, 16, 32)]  // enc1 / dec3: one tap panel
     [InlineData(16, 32, 16)] // enc2 / dec2: 8x8 maps
@@ -173,11 +220,13 @@ public sealed class ConvBackwardWeightGemmTests
         Assert.True(CpuConvBackwardWeightGemm.Supports(ConvGeom.Create(64, cin, side, side, cout, 4, 2, 1)));
     }
 
-    [Fact]
-    public void RepeatedRunsGiveTheSameBits()
+    [Theory]
+    [InlineData(13, 1, 32, 16)]  // one tap panel: image parts with partial sums
+    [InlineData(64, 16, 16, 32)] // the VAE's 16→32 stage: tap ranges only
+    public void RepeatedRunsGiveTheSameBits(int n, int cin, int side, int cout)
     {
         // Parts and tap ranges are fixed per shape, so two runs sum every weight in the same order.
-        var g = ConvGeom.Create(13, 1, 32, 32, 16, 4, 2, 1);
+        var g = ConvGeom.Create(n, cin, side, side, cout, 4, 2, 1);
         var rng = new Random(5);
         var x = Enumerable.Range(0, g.InputSize).Select(_ => rng.NextSingle() - 0.5f).ToArray();
         var dy = Enumerable.Range(0, g.OutputSize).Select(_ => rng.NextSingle() - 0.5f).ToArray();
