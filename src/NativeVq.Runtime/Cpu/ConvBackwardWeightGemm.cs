@@ -42,6 +42,9 @@ internal static unsafe class CpuConvBackwardWeightGemm
     /// <summary>Tap rows per column block: ≤ 128 rows × KC pixels = 128 KB, inside L2 next to dyᵀ.</summary>
     private const int RowsPerBlock = 128;
 
+    /// <summary>dy sizes (floats) up to which dyᵀ is packed on the calling thread.</summary>
+    private const int SerialDyT = 1 << 18;
+
     [ThreadStatic] private static float[]? _col;
 
     public static void Run(float[] x, float[] dy, float[] dw, ConvGeom g) => Run(x, dy, dw, g, DefaultTile(g));
@@ -71,7 +74,10 @@ internal static unsafe class CpuConvBackwardWeightGemm
             fixed (float* px = x, pdy = dy, pdw = dw, pdyT = dyT, pdwT = dwT)
             {
                 var job = new Job(g, tile, (nint)px, x.Length, (nint)pdy, (nint)pdyT, (nint)pdwT, tapPanels, parts, dwtSize);
-                CpuParallel.For(g.N, 1, (s, e) => job.PackDyT(s, e));
+                // A small dy (the VAE's: ≤ 1 MB) is transposed on the calling thread: a second fork/join cost more
+                // than the transposes, and far more when the cores are shared.
+                if (dy.Length <= SerialDyT) job.PackDyT(0, g.N);
+                else CpuParallel.For(g.N, 1, (s, e) => job.PackDyT(s, e));
                 int tapItems = Math.Min(tapPanels, 4 * threads);
                 CpuParallel.For(tapItems * parts, 1, (s, e) =>
                 {
