@@ -72,6 +72,13 @@ public sealed class ConvSmallBench : IBench
             result[$"{Key(cin, cout, side)}_backward_weight"] =
                 Pair(ctx, g.Flops, () => CpuConv.BackwardWeight(x, dy, dw, g), () => CpuConv.BackwardWeightIm2Col(x, dy, dw, g));
         }
+        // Stride 1: a PixelSNAIL-style 3x3 128→128 conv on 8x8 latents (batch 16), where each column row is a masked copy.
+        var g3 = ConvGeom.Create(16, 128, 8, 8, 128, 3, 1, 1);
+        var rng = new Random(3);
+        float[] R(int len) => Enumerable.Range(0, len).Select(_ => rng.NextSingle() - 0.5f).ToArray();
+        var (x3, dy3, dw3) = (R(g3.InputSize), R(g3.OutputSize), new float[g3.WeightSize]);
+        result["conv3x3_128to128_8px_b16_backward_weight"] =
+            Pair(ctx, g3.Flops, () => CpuConv.BackwardWeight(x3, dy3, dw3, g3), () => CpuConv.BackwardWeightIm2Col(x3, dy3, dw3, g3));
     }
 
     private static string Key(int cin, int cout, int side) => $"conv_{cin}to{cout}_{side}to{side / 2}px_b64";

@@ -161,10 +161,15 @@ public static class CpuConv
         });
     }
 
-    /// <summary>dw += Σ_n dy_n · col(x_n)ᵀ (the implicit GEMM of ConvBackwardWeightGemm.cs when the shape fits).</summary>
+    /// <summary>
+    /// dw += Σ_n dy_n · col(x_n)ᵀ: strided convs by the transposed implicit GEMM of ConvBackwardWeightGemm.cs, stride-1
+    /// convs by the tap-panel one of ConvBackwardWeightTapsGemm.cs (each faster at its shapes), im2col otherwise.
+    /// </summary>
     public static void BackwardWeight(float[] x, float[] dy, float[] dw, ConvGeom g)
     {
-        if (CpuConvBackwardWeightGemm.Supports(g)) CpuConvBackwardWeightGemm.Run(x, dy, dw, g);
+        bool stride1 = g.StrideH == 1 && g.StrideW == 1;
+        if (stride1 && CpuConvBackwardWeightTapsGemm.Supports(g)) CpuConvBackwardWeightTapsGemm.Run(x, dy, dw, g);
+        else if (!stride1 && CpuConvBackwardWeightGemm.Supports(g)) CpuConvBackwardWeightGemm.Run(x, dy, dw, g);
         else BackwardWeightIm2Col(x, dy, dw, g);
     }
 

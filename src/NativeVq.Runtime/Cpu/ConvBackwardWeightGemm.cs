@@ -8,20 +8,23 @@ namespace NativeVq.Cpu;
 /// <summary>
 /// dW += Σ_n dy_n · col(x_n)ᵀ computed transposed, as dWᵀ [CKK, Cout] = col(x) · dyᵀ: M = taps, N = Cout,
 /// K = output pixels of the whole batch. The microkernel broadcasts its A operand straight from MR rows of a
-/// column block (im2col rows, contiguous in pixels, written by <see cref="ConvTaps"/>) and loads B from dyᵀ,
-/// packed once per call as [Cout panel][pixel][NR].
+/// column block (im2col rows, contiguous in pixels, written output row by output row by <see cref="ConvColumnRows"/>)
+/// and loads B from dyᵀ, packed as [Cout panel][pixel][NR]. CpuConv.BackwardWeight runs it for strided convs
+/// (the VAE's and GAN's k4 s2 p1); stride-1 convs keep <see cref="CpuConvBackwardWeightTapsGemm"/>.
 /// <para>
-/// Why this way round: with dy as A and col(x) as B (the previous form) every NR×NR block of col(x) had to be
-/// transposed into the pixel-major B layout and dy re-packed by every tap range; here col(x) is used in the
-/// layout ConvTaps writes (no transposes), and the only transpose is dy's, once per call (dy is 4–16× smaller
-/// than col(x) at the VAE's k4 s2 convs).
+/// Why this way round (issue 10): with dy as A and col(x) as B (the tap-panel form) every NR×NR block of col(x) had
+/// to be transposed into the pixel-major B layout — at 8x8 and 4x4 outputs through 8-lane gathers — and dy was
+/// re-packed by every tap range; here col(x) is used in the layout it is written in (no transposes) and dy, 4–16×
+/// smaller than col(x) at the k4 s2 convs, is transposed once.
 /// </para>
 /// <para>
 /// Work items are ranges of MR-tap panels, each over all pixels, so every dWᵀ element is computed by one item and
-/// threads need no partial sums. Only when there are fewer tap panels than 2 per thread (the 1-channel input conv:
-/// 16 taps) are the images also cut into fixed parts, each summed into its own partial, added in part order.
-/// Summation order of each weight: parts ascending, within a part KC-pixel blocks ascending (images ascending),
-/// one FMA chain per block; then dw += dWᵀ (transposed). Fixed for a given thread count, independent of timing.
+/// threads need no partial sums; dyᵀ is packed once per call and shared. Only when there are fewer tap panels than
+/// 2 per thread (the 1-channel input convs: 16 taps) are the images cut into 2·threads fixed parts instead, one item
+/// each, transposing its own blocks of dy and summing into its own partial dWᵀ; the partials are added in part order.
+/// Summation order of each weight: parts ascending, within a part blocks of whole output rows ascending (about
+/// <see cref="KC"/> pixels, spanning images), one FMA chain per block; then dw += dWᵀ. Fixed for a given thread
+/// count (with one part, for any), independent of timing.
 /// </para>
 /// </summary>
 internal static unsafe class CpuConvBackwardWeightGemm
@@ -45,7 +48,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
     /// <summary>dy sizes (floats) up to which dyᵀ is packed on the calling thread.</summary>
     private const int SerialDyT = 1 << 18;
 
-    [ThreadStatic] private static float[]? _col;
+    [ThreadStatic] private static float[]? _col, _dyT;
 
     public static void Run(float[] x, float[] dy, float[] dw, ConvGeom g) => Run(x, dy, dw, g, DefaultTile(g));
 
@@ -66,8 +69,11 @@ internal static unsafe class CpuConvBackwardWeightGemm
         int coutPad = CpuGemm.RoundUp(g.Cout, nr), cPanels = coutPad / nr;
         int tapPanels = (ckk + mr - 1) / mr, dwtSize = tapPanels * mr * coutPad;
         int threads = CpuParallel.Threads;
-        int parts = tapPanels >= 2 * threads ? 1 : Math.Max(1, Math.Min(g.N, (2 * threads + tapPanels - 1) / tapPanels));
-        float[] dyT = ArrayPool<float>.Shared.Rent(cPanels * k * nr);
+        // Few tap panels (the 1-channel input convs: 16 taps): the images are cut into fixed parts instead, one work
+        // item each, summing into its own partial dWᵀ; each part transposes its own blocks of dy (into L2).
+        int parts = tapPanels >= 2 * threads ? 1 : Math.Min(g.N, 2 * threads);
+        int tapItems = parts > 1 ? 1 : Math.Min(tapPanels, 4 * threads);
+        float[]? dyT = parts > 1 ? null : ArrayPool<float>.Shared.Rent(cPanels * k * nr);
         float[] dwT = ArrayPool<float>.Shared.Rent(parts * dwtSize);
         try
         {
@@ -76,9 +82,9 @@ internal static unsafe class CpuConvBackwardWeightGemm
                 var job = new Job(g, tile, (nint)px, x.Length, (nint)pdy, (nint)pdyT, (nint)pdwT, tapPanels, parts, dwtSize);
                 // A small dy (the VAE's: ≤ 1 MB) is transposed on the calling thread: a second fork/join cost more
                 // than the transposes, and far more when the cores are shared.
-                if (dy.Length <= SerialDyT) job.PackDyT(0, g.N);
-                else CpuParallel.For(g.N, 1, (s, e) => job.PackDyT(s, e));
-                int tapItems = Math.Min(tapPanels, 4 * threads);
+                if (dyT != null && dy.Length <= SerialDyT) job.PackDyT(0, k, pdyT, k);
+                else if (dyT != null)
+                    CpuParallel.For(g.N, 1, (s, e) => job.PackDyT((long)s * hwo, (e - s) * hwo, (float*)job.DyT + (long)s * hwo * nr, k));
                 CpuParallel.For(tapItems * parts, 1, (s, e) =>
                 {
                     for (int i = s; i < e; i++) job.Run(i / tapItems, i % tapItems, tapItems);
@@ -89,7 +95,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
         finally
         {
             ArrayPool<float>.Shared.Return(dwT);
-            ArrayPool<float>.Shared.Return(dyT);
+            if (dyT != null) ArrayPool<float>.Shared.Return(dyT);
         }
     }
 
@@ -123,36 +129,41 @@ internal static unsafe class CpuConvBackwardWeightGemm
     private readonly struct Job(ConvGeom g, Tile tile, nint px, int xLength, nint pdy, nint pdyT, nint pdwT,
         int tapPanels, int parts, int dwtSize)
     {
+        public nint DyT => pdyT;
+
         /// <summary>
-        /// dyᵀ for images [n0, n1): dyT[cp][pixel][r] = dy[n, cp·NR + r, pixel-in-image], 0 for padded Cout.
-        /// Full 8-row groups go through 8×8 register transposes (HWo is a multiple of 16).
+        /// dyᵀ of global pixels [j0, j0 + count): dst[cp·panel + (j − j0)·NR + r] = dy[image, cp·NR + r, pixel], 0 for
+        /// padded Cout. Runs of 8 pixels of one image go through 8×8 register transposes, the rest element by element.
         /// </summary>
-        public void PackDyT(int n0, int n1)
+        public void PackDyT(long j0, int count, float* dst, long panel)
         {
             var (_, nr) = Size(tile);
-            int hwo = g.Hout * g.Wout, k = g.N * hwo, cout = g.Cout, cPanels = CpuGemm.RoundUp(cout, nr) / nr;
-            float* dy = (float*)pdy, dyT = (float*)pdyT;
-            for (int n = n0; n < n1; n++)
+            int hwo = g.Hout * g.Wout, cout = g.Cout, cPanels = CpuGemm.RoundUp(cout, nr) / nr;
+            float* dy = (float*)pdy;
+            for (int q0 = 0; q0 < count;)
+            {
+                long j = j0 + q0;
+                int n = (int)(j / hwo), pix = (int)(j - (long)n * hwo), len = Math.Min(hwo - pix, count - q0), len8 = len / 8 * 8;
                 for (int cp = 0; cp < cPanels; cp++)
                     for (int r0 = 0; r0 < nr; r0 += 8)
                     {
                         int o0 = cp * nr + r0, rows = Math.Min(8, cout - o0);
-                        float* dst = dyT + ((long)cp * k + (long)n * hwo) * nr + r0;
-                        float* src = dy + ((long)n * cout + o0) * hwo;
+                        float* d0 = dst + cp * panel * nr + (long)q0 * nr + r0;
+                        float* src = dy + ((long)n * cout + o0) * hwo + pix;
+                        int q = 0;
                         if (rows == 8)
+                            for (; q < len8; q += 8)
+                                CpuGemm.Transpose8x8(src + q, hwo, d0 + (long)q * nr, nr);
+                        for (; q < len; q++)
                         {
-                            for (int q = 0; q < hwo; q += 8)
-                                CpuGemm.Transpose8x8(src + q, hwo, dst + (long)q * nr, nr);
-                            continue;
-                        }
-                        for (int q = 0; q < hwo; q++)
-                        {
-                            float* d = dst + (long)q * nr;
+                            float* d = d0 + (long)q * nr;
                             int r = 0;
                             for (; r < rows; r++) d[r] = src[(long)r * hwo + q];
                             for (; r < 8; r++) d[r] = 0f;
                         }
                     }
+                q0 += len;
+            }
         }
 
         /// <summary>
@@ -168,14 +179,20 @@ internal static unsafe class CpuConvBackwardWeightGemm
             int p0 = (int)((long)tapPanels * item / items), p1 = (int)((long)tapPanels * (item + 1) / items);
             int n0 = (int)((long)g.N * part / parts), n1 = (int)((long)g.N * (part + 1) / parts);
             if (p1 <= p0 || n1 <= n0) return;
-            int panelsPerBlock = Math.Max(1, RowsPerBlock / mr), rowsPerBlock = Math.Max(1, KC / g.Wout);
+            // ≤ RowsPerBlock taps per column block, the item's panels cut into equal blocks (no short last block
+            // re-reading the dyᵀ panels for a few taps).
+            int maxPanels = Math.Max(1, RowsPerBlock / mr), blocks = (p1 - p0 + maxPanels - 1) / maxPanels;
+            int panelsPerBlock = (p1 - p0 + blocks - 1) / blocks, rowsPerBlock = Math.Max(1, KC / g.Wout);
             float* col = CpuGemm.Buffer(ref _col, Math.Min(p1 - p0, panelsPerBlock) * mr * rowsPerBlock * g.Wout);
-            float* x = (float*)px, dyT = (float*)pdyT, dwT = (float*)pdwT + (long)part * dwtSize;
+            float* x = (float*)px, dwT = (float*)pdwT + (long)part * dwtSize;
+            // No shared dyᵀ (image parts): this item transposes each block of dy itself, [Cout panel][kc][NR].
+            float* local = pdyT == 0 ? CpuGemm.Buffer(ref _dyT, coutPad * rowsPerBlock * g.Wout) : null;
             // Pixel blocks of whole output rows (global row r = image·Hout + oi), which may span images.
             for (int r0 = n0 * g.Hout, rEnd = n1 * g.Hout; r0 < rEnd; r0 += rowsPerBlock)
             {
                 int rows = Math.Min(rowsPerBlock, rEnd - r0), kc = rows * g.Wout, j0 = r0 * g.Wout;
                 bool first = r0 == n0 * g.Hout;
+                if (local != null) PackDyT(j0, kc, local, kc);
                 for (int b0 = p0; b0 < p1; b0 += panelsPerBlock)
                 {
                     int b1 = Math.Min(p1, b0 + panelsPerBlock), t0 = b0 * mr, taps = Math.Min(ckk, b1 * mr) - t0;
@@ -183,7 +200,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
                     if (taps < (b1 - b0) * mr) new Span<float>(col + (long)taps * kc, ((b1 - b0) * mr - taps) * kc).Clear();
                     for (int cp = 0; cp < coutPad; cp += nr)
                     {
-                        float* bp = dyT + ((long)(cp / nr) * k + j0) * nr;
+                        float* bp = local != null ? local + (long)(cp / nr) * kc * nr : (float*)pdyT + ((long)(cp / nr) * k + j0) * nr;
                         for (int p = b0; p < b1; p++)
                             Micro(tile, kc, col + (long)(p - b0) * mr * kc, kc, bp, dwT + (long)p * mr * coutPad + cp, coutPad, first);
                     }

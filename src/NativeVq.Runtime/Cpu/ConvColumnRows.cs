@@ -7,8 +7,8 @@ namespace NativeVq.Cpu;
 /// <summary>
 /// Writes im2col rows one output row at a time: for tap t and output row (n, oi) the Wout values
 /// x[n, c, oi·s − pt + u, oj·s − pl + v] (0 in the padding). Stride 2 takes one vector load per 8 outputs and a
-/// permute picking the even lanes; stride 1 a plain load; the padding lanes are zeroed by a mask (an AND, so even
-/// a NaN read from a neighbouring row becomes +0). Pure data movement: the values are x's own bits.
+/// permute picking the even lanes, the padding lanes zeroed by a mask (an AND, so even a NaN read from a neighbouring
+/// row becomes +0); other strides and widths copy element by element. Pure data movement: the values are x's own bits.
 /// <para>
 /// Why not <see cref="ConvTaps"/>: its panels are NR pixels wide, so at 8x8 and 4x4 outputs a panel spans several
 /// output rows and every stride-2 tap fell back to an 8-lane gather — most of the weight gradient's packing time.
@@ -162,15 +162,6 @@ internal static unsafe class ConvColumnRows
                 if (b < 0 || b + span > xLength) { Scalar(x, b, s, wo, mask, d); continue; }
                 for (int q = 0; q < wo; q += 8)
                     Vector256.Store(Avx512F.PermuteVar16x32(Vector512.Load(x + b + 2 * q), even).GetLower() & Vector256.Load(mask + q).AsSingle(), d + q);
-            }
-        }
-        else if (s == 1 && wo % 8 == 0)
-        {
-            for (int i = 0; i < count; i++, b += rowStep, d += wo)
-            {
-                if (b < 0 || b + span > xLength) { Scalar(x, b, s, wo, mask, d); continue; }
-                for (int q = 0; q < wo; q += 8)
-                    Vector256.Store(Vector256.Load(x + b + q) & Vector256.Load(mask + q).AsSingle(), d + q);
             }
         }
         else

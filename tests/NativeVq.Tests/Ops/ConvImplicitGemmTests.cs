@@ -119,7 +119,10 @@ public sealed class ConvBackwardInputGemmTests
     }
 }
 
-/// <summary>The implicit-GEMM weight gradient (src/NativeVq.Runtime/Cpu/ConvBackwardWeightGemm.cs) against float64 and im2col.</summary>
+/// <summary>
+/// The implicit-GEMM weight gradients against float64 and im2col: strided shapes take the transposed form
+/// (src/NativeVq.Runtime/Cpu/ConvBackwardWeightGemm.cs), stride-1 shapes the tap-panel form (ConvBackwardWeightTapsGemm.cs).
+/// </summary>
 public sealed class ConvBackwardWeightGemmTests
 {
     [Theory]
