@@ -55,10 +55,6 @@ public sealed class ConvSmallBench : IBench
         }
     }
 
-    /// <summary>(Cin, Cout, input side) of the GAN's (width 64) k4 s2 p1 weight gradients at batch 64: the discriminator's
-    /// convs, and the generator's transposed convs mirroring them (the same shapes).</summary>
-    private static readonly (int Cin, int Cout, int Side)[] GanStages = { (1, 64, 32), (64, 128, 16), (128, 256, 8) };
-
     /// <summary>
     /// Weight gradients of the three VAE stages (each shape twice per step: the conv and the transposed conv that mirrors
     /// it) and of the GAN's three k4 s2 p1 stages: the transposed implicit GEMM (dWᵀ = col(x)·dyᵀ) against im2col + GEMM.
