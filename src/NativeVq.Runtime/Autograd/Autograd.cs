@@ -66,12 +66,12 @@ public static class Autograd
         if (upstream is null)
         {
             if (root.Numel != 1) throw new InvalidOperationException($"Backward() without an upstream gradient needs a scalar, got {ShapeUtil.Format(root.Shape)}");
-            root.Backend.Fill(root.GradOrZeros(), 1f);
+            root.Backend.Fill(root.Grad ?? root.NewGrad(), 1f);
         }
         else
         {
             ShapeUtil.RequireSame(root, upstream, "Backward");
-            root.Backend.Axpby(upstream, root.GradOrZeros(), 1f, 1f);
+            F.Accumulate(root, upstream);
         }
 
         foreach (var t in TopologicalOrder(root))

@@ -21,6 +21,26 @@ public abstract partial class Backend
         AxpbyCore(x, y, a, b);
     }
 
+    /// <summary>
+    /// y = 0 + x: the first gradient written into a fresh (unfilled) gradient buffer. The same bits as
+    /// <c>Fill(y, 0)</c> then <c>Axpby(x, y, 1, 1)</c> (x·1 + 0; the "+ 0" turns a −0 into +0 exactly as there) in one
+    /// pass instead of three. Autograd uses it when a pass-through gradient (reshape, the transposed conv's input
+    /// gradient, a sum's operands) reaches a tensor that has no gradient yet.
+    /// </summary>
+    public void GradCopy(Tensor x, Tensor y)
+    {
+        if (x.Numel != y.Numel) throw new ArgumentException($"grad_copy: {ShapeUtil.Format(x.Shape)} into {ShapeUtil.Format(y.Shape)}");
+        using var _ = Profiler.Kernel(this, "grad_copy", x.Numel, 8.0 * x.Numel, x, y);
+        GradCopyCore(x, y);
+    }
+
+    /// <summary>The composition it replaces; a backend overrides it with one pass.</summary>
+    protected virtual void GradCopyCore(Tensor x, Tensor y)
+    {
+        FillCore(y, 0f);
+        AxpbyCore(x, y, 1f, 1f);
+    }
+
     /// <summary>y = f(x) for ReLU, ELU (alpha 1), sigmoid, tanh, exp.</summary>
     public void Unary(UnaryOp op, Tensor x, Tensor y)
     {

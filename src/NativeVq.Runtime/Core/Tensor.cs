@@ -156,6 +156,19 @@ public sealed class Tensor : IDisposable
         return Grad;
     }
 
+    /// <summary>
+    /// A gradient buffer for a tensor that has none yet, left unfilled: the caller overwrites every element
+    /// (<see cref="Backend.GradCopy"/>). Scoped like <see cref="GradOrZeros"/>'s.
+    /// </summary>
+    internal Tensor NewGrad()
+    {
+        if (Grad is not null) throw new InvalidOperationException("NewGrad: the tensor already has a gradient");
+        Grad = IsLeaf
+            ? TensorScope.Unscoped(() => Empty(Backend, Shape))
+            : Empty(Backend, Shape);
+        return Grad;
+    }
+
     public void ZeroGrad()
     {
         if (Grad is not null) Backend.Fill(Grad, 0f);

@@ -182,6 +182,10 @@ public sealed partial class CpuBackend
     protected override void AxpbyCore(Tensor x, Tensor y, float a, float b)
         => CpuElementwise.Chunked(Array(x), Array(y), x.Numel, (xs, ys) => CpuElementwise.Axpby(xs, ys, a, b));
 
+    /// <summary>y = x + 0 (TensorPrimitives.Add with +0: the fill-then-axpby path's x·1 + 0, the same bits).</summary>
+    protected override void GradCopyCore(Tensor x, Tensor y)
+        => CpuElementwise.Chunked(Array(x), Array(y), x.Numel, static (xs, ys) => TensorPrimitives.Add(xs, 0f, ys));
+
     protected override void UnaryCore(UnaryOp op, Tensor x, Tensor y)
         => CpuElementwise.Chunked(Array(x), Array(y), x.Numel, (xs, ys) => CpuElementwise.Unary(op, xs, ys));
 

@@ -21,14 +21,19 @@ public static partial class F
         if (ShapeUtil.Numel(shape) != x.Numel)
             throw new ArgumentException($"reshape: cannot view {ShapeUtil.Format(x.Shape)} as {ShapeUtil.Format(shape)}");
         var y = x.View(shape);
-        Autograd.Record("reshape", y, [x], g => x.Backend.Axpby(g, x.GradOrZeros(), 1f, 1f));
+        Autograd.Record("reshape", y, [x], g => Accumulate(x, g));
         return y;
     }
 
-    /// <summary>Adds <paramref name="g"/> into t's gradient when t takes part in the graph.</summary>
+    /// <summary>
+    /// Adds <paramref name="g"/> into t's gradient when t takes part in the graph. The first gradient into a tensor
+    /// without one is copied into a fresh buffer (<see cref="Backend.GradCopy"/>: the bits of zero-fill + add, one pass).
+    /// </summary>
     internal static void Accumulate(Tensor t, Tensor g, float scale = 1f)
     {
-        if (t.RequiresGrad) t.Backend.Axpby(g, t.GradOrZeros(), scale, 1f);
+        if (!t.RequiresGrad) return;
+        if (scale == 1f && t.Grad is null) t.Backend.GradCopy(g, t.NewGrad());
+        else t.Backend.Axpby(g, t.GradOrZeros(), scale, 1f);
     }
 
     internal static void RequireSameBackend(string op, params Tensor?[] ts)

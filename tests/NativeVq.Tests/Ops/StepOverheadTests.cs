@@ -1,0 +1,123 @@
+using System.Numerics.Tensors;
+using NativeVq.Cpu;
+using NativeVq.Tests.Support;
+
+namespace NativeVq.Tests.Ops;
+
+/// <summary>
+/// The training step's non-conv fast paths give the bits of the paths they replace (issue 10, "step overhead"):
+/// the row-wise bias add and bias gradient of [N, F] tensors, and the one-pass first gradient (GradCopy).
+/// </summary>
+public sealed class StepOverheadTests
+{
+    private static readonly Backend Cpu = CpuBackend.Instance;
+
+    /// <summary>Values with signed zeros, subnormals and both signs, so a changed order or a lost "+ 0" shows.</summary>
+    private static float[] Awkward(int seed, int len)
+    {
+        var rng = new Random(seed);
+        var a = new float[len];
+        for (int i = 0; i < len; i++)
+            a[i] = (i % 11) switch
+            {
+                0 => -0f,
+                1 => 0f,
+                2 => -1e-40f,
+                _ => (float)(rng.NextDouble() * 2 - 1) * MathF.Pow(10, rng.Next(-3, 4)),
+            };
+        return a;
+    }
+
+    [Theory]
+    [InlineData(64, 1024)]
+    [InlineData(13, 1037)]
+    [InlineData(3, 5)]
+    public void RowBiasAddAndSumGiveTheBitsOfThePerPlaneLoops(int n, int c)
+    {
+        var y = Awkward(1, n * c);
+        var bias = Awkward(2, c);
+        var db0 = Awkward(3, c);
+        var yt = Tensor.FromArray(Cpu, y, n, c);
+        var dbt = Tensor.FromArray(Cpu, db0, c);
+        Cpu.AddChannelBias(Tensor.FromArray(Cpu, bias, c), yt, n, c, 1);
+        Cpu.ChannelSum(Tensor.FromArray(Cpu, y, n, c), dbt, n, c, 1);
+
+        // The per-plane arithmetic the hw = 1 case used to run: a float add per element, and per channel a double
+        // sum of the one-element planes' TensorPrimitives.Sum in image order.
+        var yRef = (float[])y.Clone();
+        var dbRef = (float[])db0.Clone();
+        for (int i = 0; i < n; i++)
+            for (int ch = 0; ch < c; ch++) yRef[i * c + ch] += bias[ch];
+        for (int ch = 0; ch < c; ch++)
+        {
+            double s = 0;
+            for (int i = 0; i < n; i++) s += TensorPrimitives.Sum(y.AsSpan(i * c + ch, 1));
+            dbRef[ch] += (float)s;
+        }
+        AssertBits(yRef, yt.ToArray());
+        AssertBits(dbRef, dbt.ToArray());
+    }
+
+    [Fact]
+    public void GradCopyGivesTheBitsOfFillThenAxpby()
+    {
+        foreach (int len in new[] { 1, 15, 16, 1000, 300_001 })
+        {
+            var x = Tensor.FromArray(Cpu, Awkward(4, len), len);
+            var composed = Tensor.Full(Cpu, float.NaN, len);
+            Cpu.Fill(composed, 0f);
+            Cpu.Axpby(x, composed, 1f, 1f);
+            var fresh = Tensor.Full(Cpu, float.NaN, len);
+            Cpu.GradCopy(x, fresh);
+            AssertBits(composed.ToArray(), fresh.ToArray());
+            Assert.DoesNotContain(fresh.ToArray(), v => v == 0f && float.IsNegative(v)); // the "+ 0" happened
+        }
+    }
+
+    [Fact]
+    public void FirstPassThroughGradientIsZeroPlusUpstream()
+    {
+        // reshape and add pass the upstream gradient through; the first one into a tensor without a gradient is now
+        // written by GradCopy instead of fill + axpby: the same values, −0 turned into +0 as the addition did.
+        var w = Awkward(5, 24);
+        var x = Tensor.FromArray(Cpu, Awkward(6, 24), 2, 3, 4);
+        x.RequiresGrad = true;
+        var y = F.Add(F.Reshape(x, 6, 4), F.Reshape(x, 6, 4));
+        y.Backward(Tensor.FromArray(Cpu, w, 6, 4));   // an upstream gradient with −0s
+        var expect = new float[24];
+        for (int i = 0; i < 24; i++)
+        {
+            float once = 0f + w[i];   // each pass-through into a zeroed buffer: y's, each reshape output's, then x's
+            expect[i] = once + once;  // x gets both reshapes' gradients
+        }
+        AssertBits(expect, x.Grad!.ToArray());
+    }
+
+    private static void AssertBits(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
+                Assert.Fail($"element {i}: expected {expected[i]:R} ({BitConverter.SingleToInt32Bits(expected[i]):X8}), got {actual[i]:R} ({BitConverter.SingleToInt32Bits(actual[i]):X8})");
+    }
+}
+
+[Collection("ilgpu")]
+public sealed class StepOverheadParityTests(IlgpuFixture ilgpu)
+{
+    [Fact]
+    public void RowBiasAndGradCopyMatchCpu()
+    {
+        var x = GradCheck.Random(CpuBackend.Instance, 31, 5, 37);
+        var bias = GradCheck.Random(CpuBackend.Instance, 32, 37);
+        Parity.Check(ilgpu.Backend, [x, bias], (b, t) =>
+        {
+            var y = Tensor.Empty(b, t[0].Shape);
+            b.GradCopy(t[0], y);
+            b.AddChannelBias(t[1], y, 5, 37, 1);
+            var db = Tensor.Full(b, 0.5f, 37);
+            b.ChannelSum(t[0], db, 5, 37, 1);
+            return [y, db];
+        }, rtol: 1e-5, atol: 1e-6);
+    }
+}
