@@ -31,6 +31,11 @@ public sealed class StepOverheadBench : IBench
         var linGrad = Tensor.Zeros(b, 1024);
         result["add_channel_bias_64x1024_ms"] = Ms(() => b.AddChannelBias(linBias, lin, 64, 1024, 1));
         result["channel_sum_64x1024_ms"] = Ms(() => b.ChannelSum(lin, linGrad, 64, 1024, 1));
+        // The Linear heads' GEMM (mu / logvar: [64,1024]·[32,1024]ᵀ), K = 1024 in four KC blocks.
+        var head = R(32, 1024);
+        var headOut = Tensor.Empty(b, 64, 32);
+        result["gemm_64x32x1024_ms"] = Ms(() => b.Gemm(new GemmSpec(false, true, 64, 32, 1024), lin, head, headOut));
+
         var small = R(64, 32);
         var smallBias = R(32);
         result["add_channel_bias_64x32_ms"] = Ms(() => b.AddChannelBias(smallBias, small, 64, 32, 1));
@@ -70,6 +75,9 @@ public sealed class StepOverheadBench : IBench
         var v = Tensor.Zeros(b, 64, 32, 4, 4);
         var args = AdamArgs.ForStep(1e-3, 0.9, 0.999, 1e-8, 0, 1);
         result["adam_64x32x4x4_ms"] = Ms(() => b.AdamStep(p, pg, m, v, args));
+        // What one parallel launch costs by itself: CpuParallel.For over Threads × 4 chunks of nothing.
+        result["parallel_for_empty_ms"] = Ms(() => CpuParallel.For(1 << 20, 1, static (_, _) => { }));
+
         var tiny = R(32);
         var tiny2 = R(32);
         result["axpby_32_ms"] = Ms(() => b.Axpby(tiny, tiny2, 1f, 1f));

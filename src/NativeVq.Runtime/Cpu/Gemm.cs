@@ -80,7 +80,7 @@ public static unsafe class CpuGemm
                 int maxSplits = job.SplitRows ? (m + MR - 1) / MR : (n + NR - 1) / NR;
                 splits = Math.Max(1, Math.Min(splits, maxSplits));
             }
-            if (batch == 1 && splits > 1 && k > 0 && job.SplitRows)
+            if (batch == 1 && splits > 1 && k > 0 && job.SplitRows && SharedBPays(m, n, k, splits))
             {
                 SharedB(s, pa, pb, pc);
                 return;
@@ -89,6 +89,21 @@ public static unsafe class CpuGemm
             RunParallel(job, batch * splits, flopsPer / splits);
         }
     }
+
+    /// <summary>
+    /// Whether sharing one packed B (<see cref="SharedB"/>) beats the row-split parts packing B each: it saves
+    /// (splits − 1)·n·k packed floats but costs two parallel launches per (NC, KC) block of B instead of one launch in
+    /// all. A Linear layer's 64×32×1024 GEMM has four K blocks: eight launches for 2·32K floats of packing saved. Both
+    /// forms run the same FMA chain per element, so the choice never changes a result.
+    /// </summary>
+    private static bool SharedBPays(int m, int n, int k, int splits)
+    {
+        long blocks = (long)((n + NC - 1) / NC) * ((k + KC - 1) / KC);
+        return (long)(splits - 1) * n * k > (2 * blocks - 1) * LaunchFloats;
+    }
+
+    /// <summary>What one parallel launch costs, in floats packed in the same time (≈ 5 µs; bench step_overhead "parallel_for_empty_ms").</summary>
+    private const long LaunchFloats = 16 * 1024;
 
     /// <summary>Fixed chunking of the (batch, part) items: which thread runs an item never changes its result.</summary>
     private static void RunParallel(Job job, int items, double flopsPerItem)

@@ -93,6 +93,25 @@ public sealed class StepOverheadTests
         AssertBits(expect, x.Grad!.ToArray());
     }
 
+    [Theory]
+    [InlineData(64, 32, 1024, true)]    // a Linear head: row parts each packing B (SharedB's launches cost more)
+    [InlineData(64, 32, 1024, false)]
+    [InlineData(1024, 32, 256, true)]   // a tall im2col-like GEMM: one shared packed B
+    public void ParallelGemmGivesTheSerialBits(int m, int n, int k, bool transB)
+    {
+        var rng = new Random(9);
+        float[] R(int len) => Enumerable.Range(0, len).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var spec = new GemmSpec(false, transB, m, n, k, Beta: 1f);
+        var a = R(m * k);
+        var b = R(k * n);
+        var c0 = R(m * n);
+        var parallel = (float[])c0.Clone();
+        var serial = (float[])c0.Clone();
+        CpuGemm.Sgemm(spec, a, b, parallel);
+        CpuGemm.Sgemm(spec, a, b, serial, parallel: false);
+        AssertBits(serial, parallel);
+    }
+
     private static void AssertBits(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
