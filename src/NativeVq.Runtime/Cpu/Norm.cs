@@ -1,4 +1,6 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace NativeVq.Cpu;
 
@@ -36,9 +38,7 @@ public static class CpuNorm
                 int ch = plane % c;
                 float scale = w[ch] / MathF.Sqrt(var[ch] + eps);
                 float shift = b[ch] - mean[ch] * scale;
-                var ys = y.AsSpan(plane * hw, hw);
-                TensorPrimitives.Multiply(x.AsSpan(plane * hw, hw), scale, ys);
-                TensorPrimitives.Add(ys, shift, ys);
+                ScaleShift(x.AsSpan(plane * hw, hw), scale, shift, y.AsSpan(plane * hw, hw));
             }
         });
 
@@ -72,15 +72,66 @@ public static class CpuNorm
                 int ch = plane % c;
                 double istd = 1.0 / Math.Sqrt(var[ch] + (double)eps), a = w[ch] * istd;
                 var dxs = dx.AsSpan(plane * hw, hw);
-                TensorPrimitives.MultiplyAdd(dy.AsSpan(plane * hw, hw), (float)a, dxs, dxs);
-                if (!batchStats) continue;
+                if (!batchStats)
+                {
+                    TensorPrimitives.MultiplyAdd(dy.AsSpan(plane * hw, hw), (float)a, dxs, dxs);
+                    continue;
+                }
                 // x̂·sumDyXhat/M = (x − mean)·istd·sumDyXhat/M: the x coefficient and a constant.
                 double bx = -a * istd * sumDyXhat[ch] / count;
                 double k = -a * sumDy[ch] / count - bx * mean[ch];
-                TensorPrimitives.MultiplyAdd(x.AsSpan(plane * hw, hw), (float)bx, dxs, dxs);
-                TensorPrimitives.Add(dxs, (float)k, dxs);
+                AffineGradient(dy.AsSpan(plane * hw, hw), (float)a, x.AsSpan(plane * hw, hw), (float)bx, (float)k, dxs);
             }
         });
+
+    /// <summary>
+    /// y = x·scale + shift in one pass: per element the multiply then the add, rounded separately — the bits of
+    /// TensorPrimitives.Multiply then TensorPrimitives.Add, which made two passes over each plane.
+    /// </summary>
+    private static void ScaleShift(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            var s = Vector512.Create(scale);
+            var t = Vector512.Create(shift);
+            for (; i <= x.Length - 16; i += 16)
+                (Vector512.LoadUnsafe(ref xr, (nuint)i) * s + t).StoreUnsafe(ref yr, (nuint)i);
+        }
+        for (; i < x.Length; i++) y[i] = x[i] * scale + shift;
+    }
+
+    /// <summary>
+    /// dx = ((dy·a + dx) + x·bx) + k in one pass, each product and sum rounded separately in that order — the bits of
+    /// the three TensorPrimitives passes (MultiplyAdd, MultiplyAdd, Add: unfused multiply-adds) it replaces.
+    /// </summary>
+    private static void AffineGradient(ReadOnlySpan<float> dy, float a, ReadOnlySpan<float> x, float bx, float k, Span<float> dx)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref float gr = ref MemoryMarshal.GetReference(dy);
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float dr = ref MemoryMarshal.GetReference(dx);
+            var va = Vector512.Create(a);
+            var vb = Vector512.Create(bx);
+            var vk = Vector512.Create(k);
+            for (; i <= dx.Length - 16; i += 16)
+            {
+                var d = Vector512.LoadUnsafe(ref gr, (nuint)i) * va + Vector512.LoadUnsafe(ref dr, (nuint)i);
+                d = Vector512.LoadUnsafe(ref xr, (nuint)i) * vb + d;
+                (d + vk).StoreUnsafe(ref dr, (nuint)i);
+            }
+        }
+        for (; i < dx.Length; i++)
+        {
+            float d = dy[i] * a + dx[i];
+            d = x[i] * bx + d;
+            dx[i] = d + k;
+        }
+    }
 }
 
 public sealed partial class CpuBackend

@@ -112,6 +112,52 @@ public sealed class StepOverheadTests
         AssertBits(serial, parallel);
     }
 
+    [Theory]
+    [InlineData(4, 3, 16)]
+    [InlineData(2, 5, 64)]
+    [InlineData(3, 2, 7)]
+    public void BatchNormOnePassLoopsGiveTheBitsOfTheLibraryPasses(int n, int c, int hw)
+    {
+        var rng = new Random(11);
+        float[] R(int len, float lo, float hi) => Enumerable.Range(0, len).Select(_ => lo + (float)rng.NextDouble() * (hi - lo)).ToArray();
+        var x = R(n * c * hw, -3, 3);
+        var dy = R(n * c * hw, -1, 1);
+        var dx0 = R(n * c * hw, -1, 1);
+        var mean = R(c, -1, 1);
+        var var = R(c, 0.1f, 2);
+        var w = R(c, 0.5f, 1.5f);
+        var b = R(c, -1, 1);
+        var sumDy = R(c, -5, 5);
+        var sumDyXhat = R(c, -5, 5);
+        const float eps = 1e-5f;
+
+        var y = new float[x.Length];
+        CpuNorm.Forward(x, mean, var, w, b, y, n, c, hw, eps);
+        var dx = (float[])dx0.Clone();
+        CpuNorm.BackwardInput(x, dy, mean, var, w, sumDy, sumDyXhat, dx, n, c, hw, eps, batchStats: true);
+
+        // The passes these loops replaced, per plane: Multiply then Add; MultiplyAdd, MultiplyAdd, Add.
+        var yRef = new float[x.Length];
+        var dxRef = (float[])dx0.Clone();
+        double count = (double)n * hw;
+        for (int plane = 0; plane < n * c; plane++)
+        {
+            int ch = plane % c;
+            float scale = w[ch] / MathF.Sqrt(var[ch] + eps), shift = b[ch] - mean[ch] * scale;
+            var ys = yRef.AsSpan(plane * hw, hw);
+            TensorPrimitives.Multiply(x.AsSpan(plane * hw, hw), scale, ys);
+            TensorPrimitives.Add(ys, shift, ys);
+            double istd = 1.0 / Math.Sqrt(var[ch] + (double)eps), a = w[ch] * istd;
+            double bx = -a * istd * sumDyXhat[ch] / count, k = -a * sumDy[ch] / count - bx * mean[ch];
+            var ds = dxRef.AsSpan(plane * hw, hw);
+            TensorPrimitives.MultiplyAdd(dy.AsSpan(plane * hw, hw), (float)a, ds, ds);
+            TensorPrimitives.MultiplyAdd(x.AsSpan(plane * hw, hw), (float)bx, ds, ds);
+            TensorPrimitives.Add(ds, (float)k, ds);
+        }
+        AssertBits(yRef, y);
+        AssertBits(dxRef, dx);
+    }
+
     private static void AssertBits(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
