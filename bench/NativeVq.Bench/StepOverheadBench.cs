@@ -26,6 +26,11 @@ public sealed class StepOverheadBench : IBench
         }
         double Ms(Action a) => BenchContext.Round(ctx.MedianMs(a, minSeconds: 0.5, warmupSeconds: 0.2), 4);
 
+        // Warm the thread pool first: the first parallel kernel of a process ran 5-30x slow for a while (measured
+        // 0.68 and 2.5 ms against 0.07 for the same activation_backward later in the run), whichever kernel it was.
+        var warm = Tensor.Empty(b, 1 << 22);
+        ctx.MedianMs(() => b.Fill(warm, 0f), minSeconds: 0.5, warmupSeconds: 0.2);
+
         var lin = R(64, 1024);
         var linBias = R(1024);
         var linGrad = Tensor.Zeros(b, 1024);
