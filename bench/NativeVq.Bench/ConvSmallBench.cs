@@ -7,7 +7,8 @@ namespace NativeVq.Bench;
 /// <summary>
 /// The small-map convs of the VAE/GAN (batch 64, k4 s2 p1: the VAE's three stages and a 64→128 stage) on cpu, each
 /// fast path against the im2col + GEMM form it replaced, timed in interleaved pairs in one process (wall and process
-/// CPU time): forward, input gradient, weight gradient — one method each. `--only conv_small`.
+/// CPU time): forward (also against the gathered implicit GEMM, and at the GAN's shapes), input gradient, weight
+/// gradient — one method each. `--only conv_small`.
 /// </summary>
 public sealed class ConvSmallBench : IBench
 {
@@ -23,14 +24,34 @@ public sealed class ConvSmallBench : IBench
         BackwardWeight(ctx, result);
     }
 
-    /// <summary>Forward of each stage (each shape twice per VAE step: the conv, and the input gradient of the transposed conv mirroring it).</summary>
+    /// <summary>
+    /// Forward of the VAE stages (each shape twice per VAE step: the conv, and the input gradient of the transposed conv
+    /// mirroring it), the 64→128 stage and the GAN discriminator's three k4 s2 convs (width 64): the tap-plane form that
+    /// CpuConv.Forward runs (ConvForwardPlanes.cs) against the implicit GEMM with gathered panels it replaced
+    /// (CpuConvGemm) and im2col + GEMM, in rotated rounds. The VAE stages also with the bias + ReLU epilogue they run with.
+    /// </summary>
     private static void Forward(BenchContext ctx, JsonObject result)
     {
-        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)))
+        (int Cin, int Cout, int Side)[] gan = { (1, 64, 32), (64, 128, 16), (128, 256, 8) };
+        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)).Concat(gan).Distinct())
         {
-            var (g, x, w, dy) = Setup(cin, cout, side, seed: 1);
+            var (g, x, w, _) = Setup(cin, cout, side, seed: 1);
             var y = new float[g.OutputSize];
-            result[$"{Key(cin, cout, side)}_forward"] = Pair(ctx, g.Flops, () => CpuConv.Forward(x, w, y, g), () => CpuConv.ForwardIm2Col(x, w, y, g));
+            result[$"{Key(cin, cout, side)}_forward"] = InterleavedTimer.Run(ctx, g.Flops,
+                ("planes", () => CpuConv.Forward(x, w, y, g)),
+                ("gathered", () => CpuConvGemm.Forward(x, w, y, g)),
+                ("im2col", () => CpuConv.ForwardIm2Col(x, w, y, g)));
+        }
+        foreach (var (cin, cout, side) in VaeStages)
+        {
+            var (g, x, w, _) = Setup(cin, cout, side, seed: 1);
+            var y = new float[g.OutputSize];
+            var bias = Enumerable.Range(0, cout).Select(i => 0.01f * (i - cout / 2)).ToArray();
+            var relu = ConvEpilogue.Relu;
+            result[$"{Key(cin, cout, side)}_forward_bias_relu"] = InterleavedTimer.Run(ctx, g.Flops,
+                ("planes", () => CpuConv.Forward(x, w, y, g, bias, relu)),
+                ("gathered", () => CpuConvGemm.Forward(x, w, y, g, bias: bias, epilogue: relu)),
+                ("im2col", () => CpuConv.ForwardIm2Col(x, w, y, g, bias, relu)));
         }
     }
 

@@ -92,7 +92,8 @@ public static class CpuConv
     /// </summary>
     public static void Forward(float[] x, float[] w, float[] y, ConvGeom g, float[]? bias = null, ConvEpilogue ep = default)
     {
-        if (CpuConvGemm.SupportsForward(g)) CpuConvGemm.Forward(x, w, y, g, bias: bias, epilogue: ep);
+        if (CpuConvPlanes.Supports(g)) CpuConvPlanes.Forward(x, w, y, g, bias, ep);
+        else if (CpuConvGemm.SupportsForward(g)) CpuConvGemm.Forward(x, w, y, g, bias: bias, epilogue: ep);
         else ForwardIm2Col(x, w, y, g, bias, ep);
     }
 
