@@ -16,7 +16,8 @@ namespace NativeVq.Cpu;
 /// <para>
 /// Same numbers as the im2col path, bit for bit: the same KC blocks, the same microkernel, the same k order per
 /// element (the tests compare the two paths exactly). Applies when a micro-panel never straddles two images
-/// (HWo a multiple of NR) and AVX2 is there; <see cref="CpuConv.Forward"/> uses the im2col path otherwise.
+/// (HWo a multiple of NR) and AVX2 is there; <see cref="CpuConv.Forward"/> uses the im2col path otherwise, and
+/// <see cref="CpuConvPlanes"/> first for strided convs at small maps (where the panels here would be gathered).
 /// </para>
 /// </summary>
 internal static unsafe class CpuConvGemm
