@@ -56,7 +56,10 @@ internal static unsafe class CpuConvPlanes
         // even count at 16-pixel maps so tiles pair images. Block edges depend only on the shape and the core count.
         int imgs = Math.Max(1, Math.Min(TargetCols / hwo, (g.N + 2 * CpuParallel.Threads - 1) / (2 * CpuParallel.Threads)));
         if (hwo % NR != 0) imgs = CpuGemm.RoundUp(imgs, 2);
-        int blocks = (g.N + imgs - 1) / imgs;
+        // Fewer images than 2·threads (batch 1 inference): each image's panels split into parts, each part building
+        // the image's planes itself, so the threads still share the work.
+        int parts = imgs == 1 && hwo % NR == 0 ? Math.Clamp(2 * CpuParallel.Threads / g.N, 1, hwo / NR) : 1;
+        int blocks = (g.N + imgs - 1) / imgs * parts;
 
         var packedW = ArrayPool<float>.Shared.Rent(mPad * k + 16);
         var offK = ArrayPool<int>.Shared.Rent(k);
@@ -75,7 +78,7 @@ internal static unsafe class CpuConvPlanes
                 float* pa = (float*)(((nint)pa0 + 63) & ~(nint)63);
                 for (int pc = 0; pc < k; pc += CpuGemm.KC)
                     CpuGemm.PackA(false, pw, k, 0, pc, m, Math.Min(CpuGemm.KC, k - pc), pa + (long)pc * mPad, MR);
-                var job = new Job(g, layout, (nint)pa, (nint)px, x.Length, (nint)py, (nint)po, bias is null ? 0 : (nint)pb, mPad, imgs, y, bias, ep);
+                var job = new Job(g, layout, (nint)pa, (nint)px, x.Length, (nint)py, (nint)po, bias is null ? 0 : (nint)pb, mPad, imgs, parts, y, bias, ep);
                 double flopsPerBlock = g.Flops / blocks;
                 CpuParallel.For(blocks, (int)Math.Max(1, 2e6 / Math.Max(1, flopsPerBlock)), (s, e) =>
                 {
@@ -107,13 +110,15 @@ internal static unsafe class CpuConvPlanes
         }
     }
 
-    private readonly struct Job(ConvGeom g, PlaneLayout layout, nint pa, nint px, int xLength, nint py, nint po, nint pbias, int mPad, int imgs,
+    private readonly struct Job(ConvGeom g, PlaneLayout layout, nint pa, nint px, int xLength, nint py, nint po, nint pbias, int mPad, int imgs, int parts,
         float[] yArray, float[]? bias, ConvEpilogue ep)
     {
         public void Run(int block)
         {
             int m = g.Cout, k = g.Ckk, hwo = g.Hout * g.Wout, taps = g.KH * g.KW;
-            int n0 = block * imgs, nimg = Math.Min(g.N, n0 + imgs) - n0, cols = nimg * hwo;
+            int part = block % parts, n0 = block / parts * imgs, nimg = Math.Min(g.N, n0 + imgs) - n0, cols = nimg * hwo;
+            // Part p of an image's parts: its panels [p·P/parts, (p+1)·P/parts) of P = cols / NR (all when parts = 1).
+            int panels = cols / NR, jFirst = part * panels / parts * NR, jEnd = parts == 1 ? cols : (part + 1) * panels / parts * NR;
             float* a = (float*)pa, y = (float*)py, biasRows = (float*)pbias;
             int* offK = (int*)po;
             int maxChannels = Math.Min(g.Cin, (CpuGemm.KC + taps - 1) / taps + 1);
@@ -138,7 +143,7 @@ internal static unsafe class CpuConvPlanes
                 float* bBase = planes - (long)c0 * layout.Channel;
                 bool acc = pc > 0, last = pc + kc >= k;
                 int* offs = offK + pc;
-                for (int jp = 0; jp < cols; jp += NR)
+                for (int jp = jFirst; jp < jEnd; jp += NR)
                 {
                     bool full = jp + Half < cols;
                     int i0 = jp / hwo, p0 = jp - i0 * hwo, j1 = full ? jp + Half : jp, i1 = j1 / hwo, p1 = j1 - i1 * hwo;

@@ -18,7 +18,8 @@ public sealed class ConvForwardPlanesTests
     [InlineData(6, 64, 16, 16, 128, 4, 4, 2, 2, 1, 1, 1, 1)] // GAN down1 (batch 6): K 1024, four K blocks
     [InlineData(4, 128, 8, 8, 256, 4, 4, 2, 2, 1, 1, 1, 1)]  // GAN down2 (batch 4): 4x4 out, K 2048
     [InlineData(3, 1, 32, 32, 64, 4, 4, 2, 2, 1, 1, 1, 1)]   // GAN down0 (batch 3)
-    [InlineData(1, 16, 16, 16, 32, 4, 4, 2, 2, 1, 1, 1, 1)]  // batch 1: one block
+    [InlineData(1, 16, 16, 16, 32, 4, 4, 2, 2, 1, 1, 1, 1)]  // batch 1: the image's two panels split between blocks
+    [InlineData(2, 1, 32, 32, 16, 4, 4, 2, 2, 1, 1, 1, 1)]   // batch 2 < 2·threads: each image's 8 panels in parts
     [InlineData(7, 32, 8, 8, 20, 4, 4, 2, 2, 1, 1, 1, 1)]    // odd batch at 4x4: a lone 16-pixel half; Cout 20: edge rows
     [InlineData(5, 3, 16, 16, 5, 4, 4, 2, 2, 1, 1, 1, 1)]    // Cout 5 < one tile
     [InlineData(3, 40, 16, 16, 11, 3, 3, 2, 2, 1, 1, 1, 1)]  // 3x3 s2: K 360, a channel's taps straddle the K block edge
