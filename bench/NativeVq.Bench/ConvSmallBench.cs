@@ -32,8 +32,7 @@ public sealed class ConvSmallBench : IBench
     /// </summary>
     private static void Forward(BenchContext ctx, JsonObject result)
     {
-        (int Cin, int Cout, int Side)[] gan = { (1, 64, 32), (64, 128, 16), (128, 256, 8) };
-        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)).Concat(gan).Distinct())
+        foreach (var (cin, cout, side) in VaeStages.Append((64, 128, 8)).Concat(GanStages).Distinct())
         {
             var (g, x, w, _) = Setup(cin, cout, side, seed: 1);
             var y = new float[g.OutputSize];
