@@ -151,26 +151,52 @@ public abstract partial class Backend
     }
 
     /// <summary>
-    /// conv_transpose2d's forward into a zeroed y: y += convᵀ(x, w) (+ bias[c] of y's channels), where g is the conv
-    /// whose input is y and whose output is x (w in its [Cout_g, Cin_g, KH, KW] = [Cin_t, Cout_t, KH, KW] layout).
+    /// dx = convᵀ(dy, w) into a fresh dx whose contents are never read (the transposed conv's output, a conv input's
+    /// first gradient): the bits of <c>Fill(dx, 0)</c> then <see cref="Conv2dBackwardInput"/>. A backend with an
+    /// overwriting kernel for g skips the fill pass; the others fill, then accumulate.
+    /// </summary>
+    public void Conv2dBackwardInputInto(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
+    {
+        if (HasConv2dBackwardInputOverwrite(g))
+        {
+            CheckConv(g, dx, w, dy, "conv2d.backward_input");
+            using var _ = Profiler.Kernel(this, "conv2d.backward_input", g.Flops, g.Bytes, dy, w, dx);
+            Conv2dBackwardInputOverwriteCore(dy, w, dx, g);
+            return;
+        }
+        Fill(dx, 0f);
+        Conv2dBackwardInput(dy, w, dx, g);
+    }
+
+    /// <summary>Whether <see cref="Conv2dBackwardInputOverwriteCore"/> runs g (then no fill is needed).</summary>
+    protected virtual bool HasConv2dBackwardInputOverwrite(in ConvGeom g) => false;
+
+    /// <summary>dx = 0 + convᵀ(dy, w), dx not read; only called where <see cref="HasConv2dBackwardInputOverwrite"/> said so.</summary>
+    protected virtual void Conv2dBackwardInputOverwriteCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g) => throw new NotSupportedException();
+
+    /// <summary>
+    /// conv_transpose2d's forward into a fresh y (contents not read): y = convᵀ(x, w) (+ bias[c] of y's channels), where g
+    /// is the conv whose input is y and whose output is x (w in its [Cout_g, Cin_g, KH, KW] = [Cin_t, Cout_t, KH, KW] layout).
     /// </summary>
     public void ConvTranspose2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, in ConvGeom g)
     {
-        if (bias is not null)
+        if (bias is not null && !HasConv2dBackwardInputOverwrite(g))
         {
+            Fill(y, 0f);
             CheckConv(g, y, w, x, "conv_transpose2d");
             bool fused;
             using (Profiler.Kernel(this, "conv_transpose2d", g.Flops, g.Bytes, x, w, y))
                 fused = ConvTranspose2dBiasCore(x, w, bias, y, g);
             if (fused) return;
+            Conv2dBackwardInput(x, w, y, g);
         }
-        Conv2dBackwardInput(x, w, y, g);
+        else Conv2dBackwardInputInto(x, w, y, g);
         if (bias is not null) AddChannelBias(bias, y, g.N, g.Cin, g.H * g.W);
     }
 
     /// <summary>
-    /// conv_transpose2d with its bias in one kernel (y += acc + bias: the same fl(acc + b) on a zeroed y as a separate
-    /// bias pass); false when this backend has no such kernel here, and then nothing was launched.
+    /// conv_transpose2d with its bias in one kernel into the zeroed y (y += acc + bias: the same fl(acc + b) on a zeroed y
+    /// as a separate bias pass); false when this backend has no such kernel here, and then nothing was launched.
     /// </summary>
     protected virtual bool ConvTranspose2dBiasCore(Tensor x, Tensor w, Tensor bias, Tensor y, in ConvGeom g) => false;
 

@@ -375,6 +375,13 @@ public sealed partial class CpuBackend
     protected override void Conv2dBackwardInputCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
         => CpuConv.BackwardInput(Array(dy), Array(w), Array(dx), g);
 
+    // The k4 s2 p1 kernel writes every dx element once, so it can store instead of add; the phase and col2im forms
+    // accumulate over taps/phases and keep the fill.
+    protected override bool HasConv2dBackwardInputOverwrite(in ConvGeom g) => CpuConvBackwardInputK4S2.Supports(g);
+
+    protected override void Conv2dBackwardInputOverwriteCore(Tensor dy, Tensor w, Tensor dx, in ConvGeom g)
+        => CpuConvBackwardInputK4S2.Run(Array(dy), Array(w), Array(dx), g, overwrite: true);
+
     protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor dw, in ConvGeom g)
         => CpuConv.BackwardWeight(Array(x), Array(dy), Array(dw), g);
 }

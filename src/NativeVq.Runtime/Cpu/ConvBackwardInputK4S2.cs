@@ -54,7 +54,12 @@ internal static unsafe class CpuConvBackwardInputK4S2
     /// </summary>
     private const int NarrowMaxCout = 32;
 
-    public static void Run(float[] dy, float[] w, float[] dx, ConvGeom g)
+    /// <summary>
+    /// dx += convᵀ(dy, w); with <paramref name="overwrite"/> dx = 0 + convᵀ(dy, w) without reading dx (a fresh buffer: the
+    /// transposed conv's output, a first input gradient) — the bits of a zero-fill then the accumulating form, "+0" included
+    /// (it turns a −0 sum into +0 as the fill's zero did), one pass fewer. Every dx element is written (H = 2·Hout, W = 2·Wout).
+    /// </summary>
+    public static void Run(float[] dy, float[] w, float[] dx, ConvGeom g, bool overwrite = false)
     {
         if (!Supports(g)) throw new ArgumentException($"k4 s2 p1 input gradient: unsupported geometry {g}");
         int hwo = g.Hout * g.Wout, groups = g.N * hwo / Group, panels = (groups + 1) / 2;
@@ -88,12 +93,12 @@ internal static unsafe class CpuConvBackwardInputK4S2
                                 Wide(pa, bp, tile, g, cbs, o0, no);
                             }
                             for (int cb = 0; cb < cbs; cb++)
-                                WriteOut(tile + cb * 4 * Rows * Lanes, Rows * Lanes, pdx, g, cb * Rows, Math.Min(Rows, g.Cin - cb * Rows), g0, ng);
+                                WriteOut(tile + cb * 4 * Rows * Lanes, Rows * Lanes, pdx, g, cb * Rows, Math.Min(Rows, g.Cin - cb * Rows), g0, ng, overwrite);
                         }
                         else
                         {
                             NarrowPanel(pa, pdy, dy.Length, pm, bp, tile, g, g0, ng);
-                            for (int c = 0; c < g.Cin; c++) WriteOut(tile + c * 4 * Lanes, Lanes, pdx, g, c, 1, g0, ng);
+                            for (int c = 0; c < g.Cin; c++) WriteOut(tile + c * 4 * Lanes, Lanes, pdx, g, c, 1, g0, ng, overwrite);
                         }
                     }
                 }
@@ -325,10 +330,10 @@ internal static unsafe class CpuConvBackwardInputK4S2
         => Vector512.FusedMultiplyAdd(Vector512.Create(w), x, acc);
 
     /// <summary>
-    /// dx[c0 + r, 2i + a, 2j + b] += tile[2a + b, r, superpixel (i, j)]: phases (a, 0) and (a, 1) interleaved by one
+    /// dx[c0 + r, 2i + a, 2j + b] += tile[2a + b, r, superpixel (i, j)] (overwrite: dx[…] = 0 + tile[…]): phases (a, 0) and (a, 1) interleaved by one
     /// two-source permute per 8 superpixels, which are 16 consecutive floats of dx row 2i + a (two runs of 8 on a 4-wide map).
     /// </summary>
-    private static void WriteOut(float* tile, int phaseStride, float* dx, in ConvGeom g, int c0, int rows, int g0, int ng)
+    private static void WriteOut(float* tile, int phaseStride, float* dx, in ConvGeom g, int c0, int rows, int g0, int ng, bool overwrite)
     {
         var lo = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
         var hi = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -343,26 +348,29 @@ internal static unsafe class CpuConvBackwardInputK4S2
                 {
                     var x0 = Vector512.Load(tile + 2 * a * phaseStride + r * Lanes + gi * Group);
                     var x1 = Vector512.Load(tile + (2 * a + 1) * phaseStride + r * Lanes + gi * Group);
-                    AddEight(plane, g, p0, a, Avx512F.PermuteVar16x32x2(x0, lo, x1));
-                    AddEight(plane, g, p0 + 8, a, Avx512F.PermuteVar16x32x2(x0, hi, x1));
+                    AddEight(plane, g, p0, a, Avx512F.PermuteVar16x32x2(x0, lo, x1), overwrite);
+                    AddEight(plane, g, p0 + 8, a, Avx512F.PermuteVar16x32x2(x0, hi, x1), overwrite);
                 }
             }
         }
     }
 
-    /// <summary>Adds the interleaved phases of superpixels p … p+7 (one row when Wout ≥ 8, two rows of 4 when Wout = 4).</summary>
+    /// <summary>
+    /// Adds the interleaved phases of superpixels p … p+7 (one row when Wout ≥ 8, two rows of 4 when Wout = 4) to dx,
+    /// or (overwrite) to +0 instead of dx's old value: the same addition a zero-filled dx would see.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddEight(float* plane, in ConvGeom g, int p, int a, Vector512<float> v)
+    private static void AddEight(float* plane, in ConvGeom g, int p, int a, Vector512<float> v, bool overwrite)
     {
         int i = p / g.Wout, j = p - i * g.Wout;
         float* d = plane + (2 * i + a) * g.W + 2 * j;
         if (g.Wout >= 8)
         {
-            Vector512.Store(Vector512.Load(d) + v, d);
+            Vector512.Store((overwrite ? Vector512<float>.Zero : Vector512.Load(d)) + v, d);
             return;
         }
-        Vector256.Store(Vector256.Load(d) + v.GetLower(), d);
+        Vector256.Store((overwrite ? Vector256<float>.Zero : Vector256.Load(d)) + v.GetLower(), d);
         d += 2 * g.W;
-        Vector256.Store(Vector256.Load(d) + v.GetUpper(), d);
+        Vector256.Store((overwrite ? Vector256<float>.Zero : Vector256.Load(d)) + v.GetUpper(), d);
     }
 }

@@ -44,7 +44,12 @@ public static partial class F
         Autograd.Record(ConvNames[epilogue.Code], y, [x, w, bias], dy =>
         {
             var dz = EpilogueBackward(y, dy, bias, epilogue, g.N, g.Cout, g.Hout * g.Wout);
-            if (x.RequiresGrad) be.Conv2dBackwardInput(dz, w, x.GradOrZeros(), g);
+            // A first gradient is written into a fresh buffer (no zero-fill where the backend can overwrite).
+            if (x.RequiresGrad)
+            {
+                if (x.Grad is null) be.Conv2dBackwardInputInto(dz, w, x.NewGrad(), g);
+                else be.Conv2dBackwardInput(dz, w, x.Grad, g);
+            }
             if (w.RequiresGrad) be.Conv2dBackwardWeight(x, dz, w.GradOrZeros(), g);
         });
         return y;
@@ -103,10 +108,10 @@ public static partial class F
         // The conv this op is the adjoint of: input = our output, output = our input (floor((Hout+2p−k)/s)+1 = H).
         var g = new ConvGeom(n, cout, hout, wout, cin, kh, kw, stride, stride, padding, padding, h, wd);
         var be = x.Backend;
-        var y = Tensor.Zeros(be, n, cout, hout, wout);
+        var y = Tensor.Empty(be, n, cout, hout, wout);
         if (epilogue.Activation != ConvActivation.None)
         {
-            be.Conv2dBackwardInput(x, w, y, g);
+            be.Conv2dBackwardInputInto(x, w, y, g);
             be.BiasActivation(y, bias, n, cout, hout * wout, epilogue);
         }
         else be.ConvTranspose2dForward(x, w, bias, y, g); // on cuda a bias alone goes into the per-phase kernel's store
