@@ -230,14 +230,14 @@ public static class CpuConv
     }
 
     /// <summary>First output column j whose tap v reads a real input column: j·s − pad + v ≥ 0.</summary>
-    private static int FirstValid(int pad, int v, int s)
+    internal static int FirstValid(int pad, int v, int s)
     {
         int a = pad - v;
         return a <= 0 ? 0 : (a + s - 1) / s;
     }
 
     /// <summary>One past the last output column whose tap reads inside: j·s − pad + v ≤ size − 1.</summary>
-    private static int EndValid(int size, int pad, int v, int s, int outSize)
+    internal static int EndValid(int size, int pad, int v, int s, int outSize)
     {
         int b = size - 1 + pad - v;
         return b < 0 ? 0 : Math.Min(outSize, b / s + 1);

@@ -34,8 +34,8 @@ internal static unsafe class ConvColumnRows
         for (int t = t0; t < t0 + taps; t++)
         {
             int c = t / kk, tap = t - c * kk, u = tap / g.KW, v = tap - u * g.KW;
-            int jlo = FirstValid(g.PadLeft, v, s), jhi = EndValid(g.W, g.PadLeft, v, s, wo);
-            int lo = FirstValid(g.PadTop, u, g.StrideH), hi = jlo < jhi ? EndValid(g.H, g.PadTop, u, g.StrideH, g.Hout) : 0;
+            int jlo = CpuConv.FirstValid(g.PadLeft, v, s), jhi = CpuConv.EndValid(g.W, g.PadLeft, v, s, wo);
+            int lo = CpuConv.FirstValid(g.PadTop, u, g.StrideH), hi = jlo < jhi ? CpuConv.EndValid(g.H, g.PadTop, u, g.StrideH, g.Hout) : 0;
             for (int j = 0; j < wo; j++) mask[j] = j >= jlo && j < jhi ? -1 : 0;
             float* d = dst + (long)(t - t0) * ld;
             // One image's run of output rows at a time: rows outside [lo, hi) read only padding.
@@ -173,19 +173,5 @@ internal static unsafe class ConvColumnRows
     private static void Scalar(float* x, long b, int s, int wo, int* mask, float* d)
     {
         for (int j = 0; j < wo; j++) d[j] = mask[j] != 0 ? x[b + (long)s * j] : 0f;
-    }
-
-    /// <summary>First output column j whose tap v reads a real input column: j·s − pad + v ≥ 0.</summary>
-    private static int FirstValid(int pad, int v, int s)
-    {
-        int a = pad - v;
-        return a <= 0 ? 0 : (a + s - 1) / s;
-    }
-
-    /// <summary>One past the last output column whose tap reads inside: j·s − pad + v ≤ size − 1.</summary>
-    private static int EndValid(int size, int pad, int v, int s, int outSize)
-    {
-        int b = size - 1 + pad - v;
-        return b < 0 ? 0 : Math.Min(outSize, b / s + 1);
     }
 }

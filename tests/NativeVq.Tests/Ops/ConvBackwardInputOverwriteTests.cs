@@ -37,7 +37,7 @@ public sealed class ConvBackwardInputOverwriteTests
         Cpu.Conv2dBackwardInput(dy, wt, composed, g);
         var fresh = Tensor.Full(Cpu, float.NaN, g.N, g.Cin, g.H, g.W);
         Cpu.Conv2dBackwardInputInto(dy, wt, fresh, g);
-        AssertBits(composed.ToArray(), fresh.ToArray());
+        Bits.AssertSame(composed.ToArray(), fresh.ToArray());
         Assert.Contains(fresh.ToArray(), v => v == 0f);                              // the all-zero dy run gave zeros …
         Assert.DoesNotContain(fresh.ToArray(), v => v == 0f && float.IsNegative(v)); // … each +0, as 0 + (−0) gives
     }
@@ -64,11 +64,11 @@ public sealed class ConvBackwardInputOverwriteTests
         Cpu.Conv2dBackwardInput(x, wt, hRef, tg);
         if (act != ConvActivation.None) Cpu.BiasActivation(hRef, b, 6, 16, 64, new ConvEpilogue(act));
         else if (b is not null) Cpu.AddChannelBias(b, hRef, 6, 16, 64);
-        AssertBits(hRef.ToArray(), h.ToArray());
+        Bits.AssertSame(hRef.ToArray(), h.ToArray());
         var cg = ConvGeom.Create(6, 16, 8, 8, 8, 4, 2, 1);
         var dhRef = Tensor.Zeros(Cpu, 6, 16, 8, 8);
         Cpu.Conv2dBackwardInput(up, wc, dhRef, cg);
-        AssertBits(dhRef.ToArray(), h.Grad!.ToArray());
+        Bits.AssertSame(dhRef.ToArray(), h.Grad!.ToArray());
     }
 
     /// <summary>Values of both signs with signed zeros (and a run of −0 at the start — dy's first image — to give all-zero sums).</summary>
@@ -84,14 +84,6 @@ public sealed class ConvBackwardInputOverwriteTests
                 _ => (float)(rng.NextDouble() * 2 - 1),
             };
         return a;
-    }
-
-    private static void AssertBits(float[] expected, float[] actual)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
-                Assert.Fail($"element {i}: expected {expected[i]:R} ({BitConverter.SingleToInt32Bits(expected[i]):X8}), got {actual[i]:R} ({BitConverter.SingleToInt32Bits(actual[i]):X8})");
     }
 }
 

@@ -64,7 +64,7 @@ public sealed class ConvForwardPlanesTests
         CpuConv.Forward(x, wt, plain, g);
         for (int i = 0; i < plain.Length; i += 5)
         {
-            double want = Direct(x, wt, g, i);
+            double want = ConvImplicitGemmTests.ForwardDirect(x, wt, g, i);
             Assert.True(Math.Abs(plain[i] - want) <= 1e-4 * (1 + Math.Abs(want)), $"element {i}: {plain[i]} vs {want}");
         }
     }
@@ -91,22 +91,5 @@ public sealed class ConvForwardPlanesTests
         CpuConv.Forward(x, wt, a, g);
         CpuConv.Forward(x, wt, b, g);
         Assert.Equal(a, b);
-    }
-
-    private static double Direct(float[] x, float[] w, in ConvGeom g, int index)
-    {
-        int oj = index % g.Wout, t = index / g.Wout, oi = t % g.Hout;
-        t /= g.Hout;
-        int o = t % g.Cout, n = t / g.Cout;
-        double acc = 0;
-        for (int c = 0; c < g.Cin; c++)
-            for (int u = 0; u < g.KH; u++)
-                for (int v = 0; v < g.KW; v++)
-                {
-                    int ih = oi * g.StrideH - g.PadTop + u, iw = oj * g.StrideW - g.PadLeft + v;
-                    if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
-                    acc += (double)w[((o * g.Cin + c) * g.KH + u) * g.KW + v] * x[((n * g.Cin + c) * g.H + ih) * g.W + iw];
-                }
-        return acc;
     }
 }

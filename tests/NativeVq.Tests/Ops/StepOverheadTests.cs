@@ -54,8 +54,8 @@ public sealed class StepOverheadTests
             for (int i = 0; i < n; i++) s += TensorPrimitives.Sum(y.AsSpan(i * c + ch, 1));
             dbRef[ch] += (float)s;
         }
-        AssertBits(yRef, yt.ToArray());
-        AssertBits(dbRef, dbt.ToArray());
+        Bits.AssertSame(yRef, yt.ToArray());
+        Bits.AssertSame(dbRef, dbt.ToArray());
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class StepOverheadTests
             Cpu.Axpby(x, composed, 1f, 1f);
             var fresh = Tensor.Full(Cpu, float.NaN, len);
             Cpu.GradCopy(x, fresh);
-            AssertBits(composed.ToArray(), fresh.ToArray());
+            Bits.AssertSame(composed.ToArray(), fresh.ToArray());
             Assert.DoesNotContain(fresh.ToArray(), v => v == 0f && float.IsNegative(v)); // the "+ 0" happened
         }
     }
@@ -90,7 +90,7 @@ public sealed class StepOverheadTests
             float once = 0f + w[i];   // each pass-through into a zeroed buffer: y's, each reshape output's, then x's
             expect[i] = once + once;  // x gets both reshapes' gradients
         }
-        AssertBits(expect, x.Grad!.ToArray());
+        Bits.AssertSame(expect, x.Grad!.ToArray());
     }
 
     [Theory]
@@ -109,7 +109,7 @@ public sealed class StepOverheadTests
         var serial = (float[])c0.Clone();
         CpuGemm.Sgemm(spec, a, b, parallel);
         CpuGemm.Sgemm(spec, a, b, serial, parallel: false);
-        AssertBits(serial, parallel);
+        Bits.AssertSame(serial, parallel);
     }
 
     [Theory]
@@ -154,16 +154,8 @@ public sealed class StepOverheadTests
             TensorPrimitives.MultiplyAdd(x.AsSpan(plane * hw, hw), (float)bx, ds, ds);
             TensorPrimitives.Add(ds, (float)k, ds);
         }
-        AssertBits(yRef, y);
-        AssertBits(dxRef, dx);
-    }
-
-    private static void AssertBits(float[] expected, float[] actual)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            if (BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(actual[i]))
-                Assert.Fail($"element {i}: expected {expected[i]:R} ({BitConverter.SingleToInt32Bits(expected[i]):X8}), got {actual[i]:R} ({BitConverter.SingleToInt32Bits(actual[i]):X8})");
+        Bits.AssertSame(yRef, y);
+        Bits.AssertSame(dxRef, dx);
     }
 }
 
