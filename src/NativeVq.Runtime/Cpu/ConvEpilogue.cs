@@ -115,6 +115,12 @@ public static class CpuConvEpilogue
         // is elementwise, so the run boundaries cannot change a value.
         void Planes(int first, int end)
         {
+            if (sums is not null && SumsInRegisters(hw))
+            {
+                int o = first * hw, len = (end - first) * hw;
+                DerivativeAndSums(y.AsSpan(o, len), dy.AsSpan(o, len), dz.AsSpan(o, len), sums.AsSpan(first, end - first), hw, ep);
+                return;
+            }
             int run = Math.Max(1, BlockFloats / hw);
             for (int p0 = first; p0 < end; p0 += run)
             {
@@ -133,6 +139,62 @@ public static class CpuConvEpilogue
     private const int BlockFloats = 256;
 
     /// <summary>
+    /// Planes of whole 16-float vectors take their sums from the derivative's registers (<see cref="DerivativeAndSums"/>):
+    /// TensorPrimitives.Sum on float never aligns (alignment would change how results compound), so its order
+    /// depends only on the length and can be repeated exactly. Other lengths keep the library call.
+    /// </summary>
+    private static bool SumsInRegisters(int hw) => Vector512.IsHardwareAccelerated && hw % 16 == 0;
+
+    /// <summary>
+    /// dz = 0 + act'·dy and sums[p] = Σ dz over each plane in one pass: a Sum call per 16-, 64- or 256-float plane cost
+    /// about as much as the derivative, and read dz again. The sum repeats TensorPrimitives.Sum's (System.Numerics.Tensors
+    /// Aggregate, Vectorized512) arithmetic for a plane of k vectors v0..v(k-1): one accumulator from +0; when k &gt; 8
+    /// it first adds v1.. in blocks of 8 while 8 remain after v0, then v0, then the rest in order; when k ≤ 8, v0, v1, …
+    /// in order; then Vector512.Sum. (The library's final add of a masked-off tail vector is + (+0): no change, since
+    /// an accumulator started at +0 is never -0.) Tested bit for bit against the library call at every plane
+    /// offset, EpilogueBackwardSumsTests.
+    /// </summary>
+    private static void DerivativeAndSums(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dz, Span<float> sums, int hw, ConvEpilogue ep)
+    {
+        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref float gr = ref MemoryMarshal.GetReference(dy);
+        ref float dr = ref MemoryMarshal.GetReference(dz);
+        var act = ep.Activation;
+        var s = Vector512.Create(ep.Slope);
+        int vectors = hw / 16, blocked = vectors > 8 ? (vectors - 1) / 8 * 8 : 0;
+        for (int p = 0; p < sums.Length; p++)
+        {
+            nuint o = (nuint)(p * hw);
+            var first = DerivativeVector(ref yr, ref gr, ref dr, o, act, s);
+            var acc = Vector512<float>.Zero;
+            int k = 1;
+            for (; k <= blocked; k++) acc += DerivativeVector(ref yr, ref gr, ref dr, o + (nuint)(16 * k), act, s);
+            acc += first;
+            for (; k < vectors; k++) acc += DerivativeVector(ref yr, ref gr, ref dr, o + (nuint)(16 * k), act, s);
+            sums[p] = Vector512.Sum(acc);
+        }
+    }
+
+    /// <summary>dz[i..i+16) = 0 + act'·dy, the vector step of <see cref="Derivative"/>; returns the stored vector.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> DerivativeVector(ref float yr, ref float gr, ref float dr, nuint i, ConvActivation act, Vector512<float> slope)
+    {
+        var v = Vector512.LoadUnsafe(ref yr, i);
+        var g = Vector512.LoadUnsafe(ref gr, i);
+        var pos = Vector512.GreaterThan(v, Vector512<float>.Zero);
+        var d = act switch
+        {
+            ConvActivation.Relu => g & pos,
+            ConvActivation.LeakyRelu => Vector512.ConditionalSelect(pos, g, g * slope),
+            ConvActivation.Elu => Vector512.ConditionalSelect(pos, g, g * (v + Vector512<float>.One)),
+            _ => g,
+        };
+        var z = Vector512<float>.Zero + d;
+        z.StoreUnsafe(ref dr, i);
+        return z;
+    }
+
+    /// <summary>
     /// dz = 0 + act'·dy: the unfused backward adds into a zero-filled gradient, so the same "0 +" keeps even the sign of
     /// zeros identical. ReLU' = [y &gt; 0]; LeakyReLU' = y &gt; 0 ? 1 : slope; ELU' = y &gt; 0 ? 1 : y + 1 (= e^x).
     /// </summary>
@@ -146,22 +208,8 @@ public static class CpuConvEpilogue
         float slope = ep.Slope;
         if (Vector512.IsHardwareAccelerated)
         {
-            var zero = Vector512<float>.Zero;
             var s = Vector512.Create(slope);
-            for (; i <= len - 16; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref yr, (nuint)i);
-                var g = Vector512.LoadUnsafe(ref gr, (nuint)i);
-                var pos = Vector512.GreaterThan(v, zero);
-                var d = act switch
-                {
-                    ConvActivation.Relu => g & pos,
-                    ConvActivation.LeakyRelu => Vector512.ConditionalSelect(pos, g, g * s),
-                    ConvActivation.Elu => Vector512.ConditionalSelect(pos, g, g * (v + Vector512<float>.One)),
-                    _ => g,
-                };
-                (zero + d).StoreUnsafe(ref dr, (nuint)i);
-            }
+            for (; i <= len - 16; i += 16) DerivativeVector(ref yr, ref gr, ref dr, (nuint)i, act, s);
         }
         for (; i < len; i++)
         {
