@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using NativeVq.Cpu;
+using NativeVq.Tests.Support;
 
 namespace NativeVq.Tests.Ops;
 
@@ -56,9 +57,9 @@ public sealed class EpilogueBackwardSumsTests
         var wantDb = Enumerable.Range(0, c).Select(i => 0.25f * i).ToArray();
         CpuReduce.ChannelSum(want, wantDb, n, c, hw);
 
-        Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), dz.Select(BitConverter.SingleToInt32Bits));
-        Assert.Equal(want.Select(BitConverter.SingleToInt32Bits), dzNoBias.Select(BitConverter.SingleToInt32Bits));
-        Assert.Equal(wantDb.Select(BitConverter.SingleToInt32Bits), db.Select(BitConverter.SingleToInt32Bits));
+        Bits.AssertSame(want, dz);
+        Bits.AssertSame(want, dzNoBias);
+        Bits.AssertSame(wantDb, db);
     }
 
     [Fact]
