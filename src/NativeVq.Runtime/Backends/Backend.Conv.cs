@@ -184,10 +184,14 @@ public abstract partial class Backend
         {
             Fill(y, 0f);
             CheckConv(g, y, w, x, "conv_transpose2d");
-            bool fused;
-            using (Profiler.Kernel(this, "conv_transpose2d", g.Flops, g.Bytes, x, w, y))
-                fused = ConvTranspose2dBiasCore(x, w, bias, y, g);
-            if (fused) return;
+            // The event is recorded only when the fused kernel ran: a probe that launched nothing must not add the
+            // transposed conv's FLOPs a second time (the input-gradient kernel below records them).
+            var timer = Profiler.Kernel(this, "conv_transpose2d", g.Flops, g.Bytes, x, w, y);
+            if (ConvTranspose2dBiasCore(x, w, bias, y, g))
+            {
+                timer.Dispose();
+                return;
+            }
             Conv2dBackwardInput(x, w, y, g);
         }
         else Conv2dBackwardInputInto(x, w, y, g);

@@ -38,6 +38,34 @@ public sealed class ProfilerTests
         Profiler.Clear();
     }
 
+    /// <summary>
+    /// A transposed conv with a bias on cpu (no fused bias kernel) records its FLOPs once: the probe for the fused kernel
+    /// launches nothing and must not add an event (it did, and the efficiency bench counted the decoder's FLOPs twice).
+    /// </summary>
+    [Theory]
+    [InlineData(3, 1, 1)]   // not the k4 s2 p1 shape: fill, probe, then the accumulating input gradient
+    [InlineData(4, 2, 1)]   // k4 s2 p1: the overwriting input gradient
+    public void TransposedConvWithBiasCountsItsFlopsOnce(int k, int stride, int pad)
+    {
+        var b = new CpuBackend();
+        var g = ConvGeom.Create(2, 3, 8, 8, 4, k, stride, pad);   // the conv whose input the transposed conv produces
+        Profiler.Clear();
+        Profiler.Enable();
+        try
+        {
+            using var scope = new TensorScope();
+            var x = GradCheck.Random(b, 1, g.N, g.Cout, g.Hout, g.Wout);
+            var w = GradCheck.Random(b, 2, g.Cout, g.Cin, k, k);
+            var bias = GradCheck.Random(b, 3, g.Cin);
+            b.ConvTranspose2dForward(x, w, bias, Tensor.Empty(b, g.N, g.Cin, g.H, g.W), g);
+        }
+        finally { Profiler.Disable(); }
+
+        var events = Profiler.Snapshot().Where(e => e.Backend == "cpu").ToList();
+        Assert.DoesNotContain(events, e => e.Name == "conv_transpose2d");
+        Assert.Equal(g.Flops, events.Where(e => e.Name.StartsWith("conv", StringComparison.Ordinal)).Sum(e => e.Flops));
+    }
+
     [Fact]
     public void DisabledProfilerRecordsNothing()
     {
