@@ -132,7 +132,7 @@ public sealed class ConvBackwardWeightGemmTests
     [InlineData(7, 12, 8, 8, 5, 3, 3, 1, 1, 1, 1, 1)]
     [InlineData(5, 6, 8, 8, 4, 2, 5, 1, 1, 0, 2, 2)]
     [InlineData(3, 141, 8, 8, 11, 1, 1, 1, 0, 0, 0, 0)]  // CKK = 141: a partial last tap panel; Cout 11: edge rows
-    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the first conv: CKK = 16, one tap panel: images split into parts
+    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the first conv (the GAN's: Cout 64): CKK = 16, one tap panel: images split into parts
     [InlineData(9, 1, 32, 32, 16, 4, 4, 2, 1, 1, 1, 1)]   // the same with uneven parts (9 images) and Cout 16
     [InlineData(37, 32, 8, 8, 64, 4, 4, 2, 1, 1, 1, 1)]   // 4x4 maps: 16-pixel panels, K blocks spanning 16 images, last block 80 pixels
     [InlineData(11, 16, 16, 16, 32, 4, 4, 2, 1, 1, 1, 1)] // 8x8 maps: K blocks of 4 images
@@ -142,7 +142,6 @@ public sealed class ConvBackwardWeightGemmTests
     [InlineData(3, 8, 16, 16, 40, 4, 4, 2, 1, 1, 1, 1)]   // Cout 40: a Cout panel of 8 real columns
     [InlineData(2, 64, 16, 16, 128, 4, 4, 2, 1, 1, 1, 1)] // the GAN's 64→128 stage (4 Cout panels)
     [InlineData(2, 128, 8, 8, 256, 4, 4, 2, 1, 1, 1, 1)]  // the GAN's 128→256 stage: 4x4 maps, column blocks of 128 taps
-    [InlineData(2, 1, 32, 32, 64, 4, 4, 2, 1, 1, 1, 1)]   // the GAN's first conv: 16 taps, Cout 64
     [InlineData(3, 5, 17, 17, 7, 4, 4, 2, 1, 1, 1, 1)]    // odd input (17 = not 2·Wout): the per-row permute, not the 4-tap form
     [InlineData(2, 6, 9, 9, 24, 4, 4, 2, 1, 1, 1, 1)]     // odd input, 4-wide output rows
     [InlineData(2, 3, 32, 33, 10, 4, 4, 2, 1, 1, 1, 1)]   // 16-wide output rows from a 33-wide input
