@@ -143,22 +143,16 @@ public sealed class Tensor : IDisposable
     /// <summary>Back-propagates with an explicit upstream gradient of this tensor's shape.</summary>
     public void Backward(Tensor upstream) => Autograd.Backward(this, upstream);
 
-    /// <summary>Returns <see cref="Grad"/>, allocating a zero gradient outside any scope if needed.</summary>
+    /// <summary>Returns <see cref="Grad"/>, allocating a zero gradient (<see cref="NewGrad"/>, filled) if needed.</summary>
     internal Tensor GradOrZeros()
     {
-        if (Grad is null)
-        {
-            // Leaf gradients (parameters) outlive the step's scope; intermediate ones die with it.
-            Grad = IsLeaf
-                ? TensorScope.Unscoped(() => Zeros(Backend, Shape))
-                : Zeros(Backend, Shape);
-        }
-        return Grad;
+        if (Grad is null) Backend.Fill(NewGrad(), 0f);
+        return Grad!;
     }
 
     /// <summary>
     /// A gradient buffer for a tensor that has none yet, left unfilled: the caller overwrites every element
-    /// (<see cref="Backend.GradCopy"/>). Scoped like <see cref="GradOrZeros"/>'s.
+    /// (<see cref="Backend.GradCopy"/>). Leaf gradients (parameters) outlive the step's scope; intermediate ones die with it.
     /// </summary>
     internal Tensor NewGrad()
     {
