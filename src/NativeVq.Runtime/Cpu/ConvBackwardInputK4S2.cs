@@ -67,7 +67,8 @@ internal static unsafe class CpuConvBackwardInputK4S2
         int cbs = (g.Cin + Rows - 1) / Rows;
         int aSize = wide ? 4 * cbs * g.Cout * 4 * Rows : g.Cin * g.Cout * 16;
         var packedW = ArrayPool<float>.Shared.Rent(aSize);
-        var masks = Masks(g);
+        if (MasksCache.Count > 256) MasksCache.Clear(); // bound the memory when map sizes keep changing
+        var masks = MasksCache.GetOrAdd((g.Hout, g.Wout), Masks);
         try
         {
             if (wide) PackWeightWide(w, g, cbs, packedW);
@@ -110,8 +111,11 @@ internal static unsafe class CpuConvBackwardInputK4S2
         }
     }
 
+    /// <summary>The masks of each dy map size, built once: a model repeats a handful of shapes every step.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int Hout, int Wout), int[]> MasksCache = new();
+
     /// <summary>masks[q, s, t] = −1 when lane t of in-image group q (superpixel 16q + t) has its shift-s neighbour inside the map.</summary>
-    private static int[] Masks(in ConvGeom g)
+    private static int[] Masks((int Hout, int Wout) g)
     {
         int hwo = g.Hout * g.Wout;
         var m = new int[hwo / Group * Shifts * Group];
