@@ -69,6 +69,12 @@ public sealed class ConvSmallBench : IBench
             var (g, x, w, dy) = Setup(cin, cout, side, seed: 1);
             var dx = new float[g.InputSize];
             result[$"{Key(cin, cout, side)}_backward_input"] = Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConv.BackwardInputIm2Col(dy, w, dx, g));
+            // Into a fresh buffer (the transposed conv's output, a first input gradient): the overwriting kernel
+            // against the zero-fill + accumulate it replaced.
+            if (CpuConvBackwardInputK4S2.Supports(g))
+                result[$"{Key(cin, cout, side)}_backward_input_overwrite_vs_fill"] = Pair(ctx, g.Flops,
+                    () => CpuConvBackwardInputK4S2.Run(dy, w, dx, g, overwrite: true),
+                    () => { Array.Clear(dx); CpuConvBackwardInputK4S2.Run(dy, w, dx, g); });
             if (CpuConvBackwardInputGemm.TryRunPhases(dy, w, dx, g))
                 result[$"{Key(cin, cout, side)}_backward_input_vs_phase_gemm"] =
                     Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConvBackwardInputGemm.TryRunPhases(dy, w, dx, g));

@@ -61,6 +61,9 @@ public sealed class StepOverheadBench : IBench
         var big2 = R(64, 16, 16, 16);
         result["fill_64x16x16x16_ms"] = Ms(() => b.Fill(big2, 0f));
         result["axpby_64x16x16x16_ms"] = Ms(() => b.Axpby(big, big2, 1f, 1f));
+        // A first gradient into a fresh buffer: one grad_copy pass against the fill + axpby it replaced.
+        result["grad_copy_64x16x16x16_ms"] = Ms(() => b.GradCopy(big, big2));
+        result["fill_then_axpby_64x16x16x16_ms"] = Ms(() => { b.Fill(big2, 0f); b.Axpby(big, big2, 1f, 1f); });
         var mid = R(64, 64, 4, 4);
         var mid2 = R(64, 64, 4, 4);
         result["fill_64x64x4x4_ms"] = Ms(() => b.Fill(mid2, 0f));
