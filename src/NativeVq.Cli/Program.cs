@@ -1,3 +1,3 @@
 using NativeVq.Cli;
 
-return NativeVqCli.Build().Parse(args).Invoke();
+return NativeVqCli.Run(args);

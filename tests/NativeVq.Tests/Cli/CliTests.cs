@@ -70,6 +70,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void ParseErrorsAreTheirOwnLinesWithoutTheHelp()
+    {
+        var (code, output, err) = Run("train", "vqvae", "--data", _dir, "--epochs", "abc", "--out", Path.Combine(_dir, "run"));
+        Assert.Equal(1, code);
+        var lines = (output + err).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Contains(lines, l => l.Contains("'abc'") && l.Contains("--epochs"));
+        Assert.DoesNotContain("Usage:", output + err);   // the command's help no longer follows the error
+        Assert.True(lines.Length <= 2, string.Join(" | ", lines));
+    }
+
+    [Fact]
     public void UnknownDeviceAndMissingCudaAreOneLine()
     {
         var (code, _, err) = Run("reconstruct", "--model", _dir, "--input", "x.png", "--out", "y.png", "--device", "tpu");

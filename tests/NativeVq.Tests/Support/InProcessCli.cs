@@ -12,7 +12,7 @@ public static class InProcessCli
         var se = new StringWriter();
         Console.SetOut(so);
         Console.SetError(se);
-        try { return (NativeVqCli.Build().Parse(args).Invoke(), so.ToString(), se.ToString()); }
+        try { return (NativeVqCli.Run(args), so.ToString(), se.ToString()); }
         finally { Console.SetOut(o); Console.SetError(e); }
     }
 }
