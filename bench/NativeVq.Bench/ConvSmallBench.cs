@@ -83,7 +83,8 @@ public sealed class ConvSmallBench : IBench
 
     /// <summary>
     /// Weight gradients of the three VAE stages (each shape twice per step: the conv and the transposed conv that mirrors
-    /// it) and of the GAN's three k4 s2 p1 stages: the transposed implicit GEMM (dWᵀ = col(x)·dyᵀ) against im2col + GEMM.
+    /// it) and of the GAN's three k4 s2 p1 stages: the transposed implicit GEMM (dWᵀ = col(x)·dyᵀ) against im2col + GEMM,
+    /// and its taps read from a zero-bordered copy of x against column rows.
     /// </summary>
     private static void BackwardWeight(BenchContext ctx, JsonObject result)
     {
@@ -93,6 +94,12 @@ public sealed class ConvSmallBench : IBench
             var dw = new float[g.WeightSize];
             result[$"{Key(cin, cout, side)}_backward_weight"] =
                 Pair(ctx, g.Flops, () => CpuConv.BackwardWeight(x, dy, dw, g), () => CpuConv.BackwardWeightIm2Col(x, dy, dw, g));
+            // Taps broadcast from a zero-bordered copy of x against the column rows they replaced (same bits).
+            var tile = CpuConvBackwardWeightGemm.DefaultTile(g);
+            if (CpuConvBackwardWeightGemm.ReadsBordered(g, tile))
+                result[$"{Key(cin, cout, side)}_backward_weight_bordered_vs_column_rows"] = InterleavedTimer.Run(ctx, g.Flops,
+                    ("bordered", () => CpuConvBackwardWeightGemm.Run(x, dy, dw, g, tile, bordered: true)),
+                    ("column_rows", () => CpuConvBackwardWeightGemm.Run(x, dy, dw, g, tile, bordered: false)));
         }
         // Stride 1: a PixelSNAIL-style 3x3 128→128 conv on 8x8 latents (batch 16), where each column row is a masked copy.
         var g3 = ConvGeom.Create(16, 128, 8, 8, 128, 3, 1, 1);

@@ -26,6 +26,14 @@ namespace NativeVq.Cpu;
 /// <see cref="KC"/> pixels, spanning images), one FMA chain per block; then dw += dWᵀ. Fixed for a given thread
 /// count (with one part, for any), independent of timing.
 /// </para>
+/// <para>
+/// k4 s2 p1 with AVX-512 (the VAE's and GAN's down-sampling convs): no column rows at all. Each block's images are
+/// copied once, for the item's channels, into a zero-bordered buffer, and the microkernel broadcasts its taps straight
+/// from it: the MR taps of a panel are 2 or 4 kernel rows × 4 kernel columns, i.e. 4 neighbouring floats of 2 or 4
+/// buffer rows, 2 floats further on at each next pixel. Column rows wrote CKK·pixels floats per call (4 MB at the
+/// VAE's 16→32 stage, 16 per input pixel); the bordered copy writes about one per input pixel. Same products, same
+/// order, same +0 in the padding: bit-identical to the column-row path (ConvBackwardWeightDirectTests).
+/// </para>
 /// </summary>
 internal static unsafe class CpuConvBackwardWeightGemm
 {
@@ -48,9 +56,14 @@ internal static unsafe class CpuConvBackwardWeightGemm
     /// <summary>dy sizes (floats) up to which dyᵀ is packed on the calling thread.</summary>
     private const int SerialDyT = 1 << 18;
 
-    [ThreadStatic] private static float[]? _col, _dyT;
+    [ThreadStatic] private static float[]? _col, _dyT, _bordered;
 
     public static void Run(float[] x, float[] dy, float[] dw, ConvGeom g) => Run(x, dy, dw, g, DefaultTile(g));
+
+    /// <summary>Whether the taps are read from a zero-bordered copy of x (k4 s2 p1, AVX-512 tiles) instead of column rows.</summary>
+    internal static bool ReadsBordered(in ConvGeom g, Tile tile) =>
+        tile != Tile.Avx2x6x16 && Avx512F.IsSupported && g.KH == 4 && g.KW == 4 && g.StrideH == 2 && g.StrideW == 2
+        && g.PadTop == 1 && g.PadLeft == 1 && g.H == 2 * g.Hout && g.W == 2 * g.Wout;
 
     internal static Tile DefaultTile(in ConvGeom g) =>
         !Vector512.IsHardwareAccelerated ? Tile.Avx2x6x16 : g.Cout <= 16 ? Tile.Narrow16x16 : Tile.Wide8x32;
@@ -62,8 +75,13 @@ internal static unsafe class CpuConvBackwardWeightGemm
         _ => (6, 16),
     };
 
-    internal static void Run(float[] x, float[] dy, float[] dw, ConvGeom g, Tile tile)
+    internal static void Run(float[] x, float[] dy, float[] dw, ConvGeom g, Tile tile) => Run(x, dy, dw, g, tile, ReadsBordered(g, tile));
+
+    /// <param name="bordered">Read the taps from a zero-bordered copy of x (requires <see cref="ReadsBordered"/>);
+    /// false writes column rows (the general path, kept callable so tests can compare the two bit for bit).</param>
+    internal static void Run(float[] x, float[] dy, float[] dw, ConvGeom g, Tile tile, bool bordered)
     {
+        if (bordered && !ReadsBordered(g, tile)) throw new ArgumentException($"bordered taps need k4 s2 p1 and an AVX-512 tile, got {g} {tile}");
         var (mr, nr) = Size(tile);
         int hwo = g.Hout * g.Wout, k = g.N * hwo, ckk = g.Ckk;
         int coutPad = CpuGemm.RoundUp(g.Cout, nr), cPanels = coutPad / nr;
@@ -79,7 +97,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
         {
             fixed (float* px = x, pdy = dy, pdw = dw, pdyT = dyT, pdwT = dwT)
             {
-                var job = new Job(g, tile, (nint)px, x.Length, (nint)pdy, (nint)pdyT, (nint)pdwT, tapPanels, parts, dwtSize);
+                var job = new Job(g, tile, (nint)px, x.Length, (nint)pdy, (nint)pdyT, (nint)pdwT, tapPanels, parts, dwtSize, bordered);
                 // A small dy (the VAE's: ≤ 1 MB) is transposed on the calling thread: a second fork/join cost more
                 // than the transposes, and far more when the cores are shared.
                 if (dyT != null && dy.Length <= SerialDyT) job.PackDyT(0, k, pdyT, k);
@@ -127,7 +145,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
     }
 
     private readonly struct Job(ConvGeom g, Tile tile, nint px, int xLength, nint pdy, nint pdyT, nint pdwT,
-        int tapPanels, int parts, int dwtSize)
+        int tapPanels, int parts, int dwtSize, bool bordered)
     {
         public nint DyT => pdyT;
 
@@ -179,6 +197,11 @@ internal static unsafe class CpuConvBackwardWeightGemm
             int p0 = (int)((long)tapPanels * item / items), p1 = (int)((long)tapPanels * (item + 1) / items);
             int n0 = (int)((long)g.N * part / parts), n1 = (int)((long)g.N * (part + 1) / parts);
             if (p1 <= p0 || n1 <= n0) return;
+            if (bordered)
+            {
+                RunBordered(part, p0, p1);
+                return;
+            }
             // ≤ RowsPerBlock taps per column block, the item's panels cut into equal blocks (no short last block
             // re-reading the dyᵀ panels for a few taps).
             int maxPanels = Math.Max(1, RowsPerBlock / mr), blocks = (p1 - p0 + maxPanels - 1) / maxPanels;
@@ -206,6 +229,65 @@ internal static unsafe class CpuConvBackwardWeightGemm
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// <see cref="Run"/> for k4 s2 p1: the same blocks of output rows and the same microkernel order over pixels,
+        /// the taps broadcast from the block's images copied with a zero border (channels of tap panels p0..p1 only).
+        /// </summary>
+        private void RunBordered(int part, int p0, int p1)
+        {
+            var (mr, nr) = Size(tile);
+            int hwo = g.Hout * g.Wout, k = g.N * hwo, coutPad = CpuGemm.RoundUp(g.Cout, nr);
+            int n0 = (int)((long)g.N * part / parts), n1 = (int)((long)g.N * (part + 1) / parts);
+            int c0 = p0 * mr / 16, c1 = (p1 * mr + 15) / 16, channels = c1 - c0;
+            int wp = g.W + 2, plane = (g.H + 2) * wp, rowsPerBlock = Math.Max(1, KC / g.Wout);
+            int maxImages = Math.Min(n1 - n0, (rowsPerBlock + g.Hout - 2) / g.Hout + 1);
+            float* buf = CpuGemm.Buffer(ref _bordered, maxImages * channels * plane);
+            float* dwT = (float*)pdwT + (long)part * dwtSize;
+            float* local = pdyT == 0 ? CpuGemm.Buffer(ref _dyT, coutPad * rowsPerBlock * g.Wout) : null;
+            for (int r0 = n0 * g.Hout, rEnd = n1 * g.Hout; r0 < rEnd; r0 += rowsPerBlock)
+            {
+                int rows = Math.Min(rowsPerBlock, rEnd - r0), kc = rows * g.Wout, j0 = r0 * g.Wout;
+                int nA = r0 / g.Hout, nB = (r0 + rows - 1) / g.Hout + 1;
+                bool first = r0 == n0 * g.Hout;
+                if (local != null) PackDyT(j0, kc, local, kc);
+                CopyBordered(nA, nB, c0, c1, buf);
+                for (int cp = 0; cp < coutPad; cp += nr)
+                {
+                    float* bp = local != null ? local + (long)(cp / nr) * kc * nr : (float*)pdyT + ((long)(cp / nr) * k + j0) * nr;
+                    for (int p = p0; p < p1; p++)
+                    {
+                        int t = p * mr, c = t / 16, u = t % 16 / 4;
+                        float* a = buf + (long)(c - c0) * plane + u * wp;
+                        MicroBordered(tile, a, (long)channels * plane, wp, g.Hout, g.Wout, r0 - nA * g.Hout, rows, bp,
+                            dwT + (long)t * coutPad + cp, coutPad, first);
+                    }
+                }
+            }
+        }
+
+        /// <summary>x[n, c] for images [nA, nB) and channels [c0, c1) into dst[(n − nA)·(c1 − c0) + c − c0] as
+        /// (H + 2)×(W + 2) planes with a +0 border (the conv's padding).</summary>
+        private void CopyBordered(int nA, int nB, int c0, int c1, float* dst)
+        {
+            int h = g.H, w = g.W, wp = w + 2, hw = h * w;
+            float* x = (float*)px;
+            for (int n = nA; n < nB; n++)
+                for (int c = c0; c < c1; c++)
+                {
+                    float* src = x + ((long)n * g.Cin + c) * hw;
+                    new Span<float>(dst, wp).Clear();
+                    float* d = dst + wp;
+                    for (int i = 0; i < h; i++, d += wp, src += w)
+                    {
+                        d[0] = 0f;
+                        new ReadOnlySpan<float>(src, w).CopyTo(new Span<float>(d + 1, w));
+                        d[w + 1] = 0f;
+                    }
+                    new Span<float>(d, wp).Clear();
+                    dst = d + wp;
+                }
         }
     }
 
@@ -324,6 +406,102 @@ internal static unsafe class CpuConvBackwardWeightGemm
         Store(c, overwrite, c30, c31); c += ldc;
         Store(c, overwrite, c40, c41); c += ldc;
         Store(c, overwrite, c50, c51);
+    }
+
+    /// <summary>
+    /// The bordered form of <see cref="Micro8x32"/> / <see cref="Micro16x16"/>: the same FMA chains over the same pixels,
+    /// output row by output row (from output row <paramref name="oi"/> of the block's first image, images
+    /// <paramref name="imageStride"/> floats apart), each tap broadcast from <paramref name="a"/>, the bordered plane
+    /// at the panel's first kernel row: tap (u, v) of pixel (oi, oj) is a[(2·oi + u)·wp + 2·oj + v].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MicroBordered(Tile tile, float* a, long imageStride, int wp, int hout, int wout, int oi, int rows,
+        float* b, float* c, int ldc, bool overwrite)
+    {
+        if (tile == Tile.Wide8x32) MicroBordered8x32(a, imageStride, wp, hout, wout, oi, rows, b, c, ldc, overwrite);
+        else MicroBordered16x16(a, imageStride, wp, hout, wout, oi, rows, b, c, ldc, overwrite);
+    }
+
+    /// <summary>8 taps (kernel rows u, u + 1 × columns 0..3) × 32 Cout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroBordered8x32(float* a, long imageStride, int wp, int hout, int wout, int oi, int rows,
+        float* b, float* c, int ldc, bool overwrite)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
+            c20 = default, c21 = default, c30 = default, c31 = default,
+            c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int r = 0; r < rows; r++)
+        {
+            float* a0 = a + 2 * oi * wp, a1 = a0 + wp;
+            for (int oj = 0; oj < wout; oj++)
+            {
+                var b0 = Vector512.Load(b);
+                var b1 = Vector512.Load(b + 16);
+                Vector512<float> v;
+                v = Vector512.Create(a0[0]); c00 = Vector512.FusedMultiplyAdd(v, b0, c00); c01 = Vector512.FusedMultiplyAdd(v, b1, c01);
+                v = Vector512.Create(a0[1]); c10 = Vector512.FusedMultiplyAdd(v, b0, c10); c11 = Vector512.FusedMultiplyAdd(v, b1, c11);
+                v = Vector512.Create(a0[2]); c20 = Vector512.FusedMultiplyAdd(v, b0, c20); c21 = Vector512.FusedMultiplyAdd(v, b1, c21);
+                v = Vector512.Create(a0[3]); c30 = Vector512.FusedMultiplyAdd(v, b0, c30); c31 = Vector512.FusedMultiplyAdd(v, b1, c31);
+                v = Vector512.Create(a1[0]); c40 = Vector512.FusedMultiplyAdd(v, b0, c40); c41 = Vector512.FusedMultiplyAdd(v, b1, c41);
+                v = Vector512.Create(a1[1]); c50 = Vector512.FusedMultiplyAdd(v, b0, c50); c51 = Vector512.FusedMultiplyAdd(v, b1, c51);
+                v = Vector512.Create(a1[2]); c60 = Vector512.FusedMultiplyAdd(v, b0, c60); c61 = Vector512.FusedMultiplyAdd(v, b1, c61);
+                v = Vector512.Create(a1[3]); c70 = Vector512.FusedMultiplyAdd(v, b0, c70); c71 = Vector512.FusedMultiplyAdd(v, b1, c71);
+                a0 += 2; a1 += 2; b += 32;
+            }
+            if (++oi == hout) { oi = 0; a += imageStride; }
+        }
+        Store(c, overwrite, c00); Store(c + 16, overwrite, c01); c += ldc;
+        Store(c, overwrite, c10); Store(c + 16, overwrite, c11); c += ldc;
+        Store(c, overwrite, c20); Store(c + 16, overwrite, c21); c += ldc;
+        Store(c, overwrite, c30); Store(c + 16, overwrite, c31); c += ldc;
+        Store(c, overwrite, c40); Store(c + 16, overwrite, c41); c += ldc;
+        Store(c, overwrite, c50); Store(c + 16, overwrite, c51); c += ldc;
+        Store(c, overwrite, c60); Store(c + 16, overwrite, c61); c += ldc;
+        Store(c, overwrite, c70); Store(c + 16, overwrite, c71);
+    }
+
+    /// <summary>16 taps (kernel rows u .. u + 3 × columns 0..3: one input channel) × 16 Cout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroBordered16x16(float* a, long imageStride, int wp, int hout, int wout, int oi, int rows,
+        float* b, float* c, int ldc, bool overwrite)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default,
+            c8 = default, c9 = default, c10 = default, c11 = default, c12 = default, c13 = default, c14 = default, c15 = default;
+        for (int r = 0; r < rows; r++)
+        {
+            float* a0 = a + 2 * oi * wp, a1 = a0 + wp, a2 = a1 + wp, a3 = a2 + wp;
+            for (int oj = 0; oj < wout; oj++)
+            {
+                var b0 = Vector512.Load(b);
+                c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[0]), b0, c0);
+                c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[1]), b0, c1);
+                c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[2]), b0, c2);
+                c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a0[3]), b0, c3);
+                c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a1[0]), b0, c4);
+                c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a1[1]), b0, c5);
+                c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a1[2]), b0, c6);
+                c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a1[3]), b0, c7);
+                c8 = Vector512.FusedMultiplyAdd(Vector512.Create(a2[0]), b0, c8);
+                c9 = Vector512.FusedMultiplyAdd(Vector512.Create(a2[1]), b0, c9);
+                c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a2[2]), b0, c10);
+                c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a2[3]), b0, c11);
+                c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[0]), b0, c12);
+                c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[1]), b0, c13);
+                c14 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[2]), b0, c14);
+                c15 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[3]), b0, c15);
+                a0 += 2; a1 += 2; a2 += 2; a3 += 2; b += 16;
+            }
+            if (++oi == hout) { oi = 0; a += imageStride; }
+        }
+        Store(c, overwrite, c0); c += ldc; Store(c, overwrite, c1); c += ldc;
+        Store(c, overwrite, c2); c += ldc; Store(c, overwrite, c3); c += ldc;
+        Store(c, overwrite, c4); c += ldc; Store(c, overwrite, c5); c += ldc;
+        Store(c, overwrite, c6); c += ldc; Store(c, overwrite, c7); c += ldc;
+        Store(c, overwrite, c8); c += ldc; Store(c, overwrite, c9); c += ldc;
+        Store(c, overwrite, c10); c += ldc; Store(c, overwrite, c11); c += ldc;
+        Store(c, overwrite, c12); c += ldc; Store(c, overwrite, c13); c += ldc;
+        Store(c, overwrite, c14); c += ldc; Store(c, overwrite, c15);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
