@@ -53,8 +53,12 @@ internal static unsafe class CpuConvBackwardWeightGemm
     /// <summary>Tap rows per column block: ≤ 128 rows × KC pixels = 128 KB, inside L2 next to dyᵀ.</summary>
     private const int RowsPerBlock = 128;
 
-    /// <summary>dy sizes (floats) up to which dyᵀ is packed on the calling thread.</summary>
-    private const int SerialDyT = 1 << 18;
+    /// <summary>
+    /// dy sizes (floats) up to which dyᵀ is packed on the calling thread. The VAE's dy (64K and 128K floats) is packed
+    /// by all threads: on a quiet machine that made the whole call 0.86–0.88 and 0.93–0.95 as long (in-process pairs);
+    /// when other processes held the cores, 1.06–1.07 and 1.05–1.06 as long (the second fork/join waits for a core).
+    /// </summary>
+    private const int SerialDyT = 1 << 14;
 
     [ThreadStatic] private static float[]? _col, _dyT, _bordered;
 
@@ -98,8 +102,7 @@ internal static unsafe class CpuConvBackwardWeightGemm
             fixed (float* px = x, pdy = dy, pdw = dw, pdyT = dyT, pdwT = dwT)
             {
                 var job = new Job(g, tile, (nint)px, x.Length, (nint)pdy, (nint)pdyT, (nint)pdwT, tapPanels, parts, dwtSize, bordered);
-                // A small dy (the VAE's: ≤ 1 MB) is transposed on the calling thread: a second fork/join cost more
-                // than the transposes, and far more when the cores are shared.
+                // A small dy is transposed on the calling thread, where a second fork/join would cost more.
                 if (dyT != null && dy.Length <= SerialDyT) job.PackDyT(0, k, pdyT, k);
                 else if (dyT != null)
                     CpuParallel.For(g.N, 1, (s, e) => job.PackDyT((long)s * hwo, (e - s) * hwo, (float*)job.DyT + (long)s * hwo * nr, k));
