@@ -75,6 +75,11 @@ public sealed class ConvSmallBench : IBench
                 result[$"{Key(cin, cout, side)}_backward_input_overwrite_vs_fill"] = Pair(ctx, g.Flops,
                     () => CpuConvBackwardInputK4S2.Run(dy, w, dx, g, overwrite: true),
                     () => { Array.Clear(dx); CpuConvBackwardInputK4S2.Run(dy, w, dx, g); });
+            // Cin ≥ 8: dy read in place with masks against every panel packed at its 9 shifts first (same bits).
+            if (CpuConvBackwardInputK4S2.Supports(g) && cin >= 8)
+                result[$"{Key(cin, cout, side)}_backward_input_in_place_vs_packed"] = InterleavedTimer.Run(ctx, g.Flops,
+                    ("in_place", () => CpuConvBackwardInputK4S2.Run(dy, w, dx, g, overwrite: true, packAll: false)),
+                    ("packed", () => CpuConvBackwardInputK4S2.Run(dy, w, dx, g, overwrite: true, packAll: true)));
             if (CpuConvBackwardInputGemm.TryRunPhases(dy, w, dx, g))
                 result[$"{Key(cin, cout, side)}_backward_input_vs_phase_gemm"] =
                     Pair(ctx, g.Flops, () => CpuConv.BackwardInput(dy, w, dx, g), () => CpuConvBackwardInputGemm.TryRunPhases(dy, w, dx, g));

@@ -59,7 +59,11 @@ internal static unsafe class CpuConvBackwardInputK4S2
     /// transposed conv's output, a first input gradient) — the bits of a zero-fill then the accumulating form, "+0" included
     /// (it turns a −0 sum into +0 as the fill's zero did), one pass fewer. Every dx element is written (H = 2·Hout, W = 2·Wout).
     /// </summary>
-    public static void Run(float[] dy, float[] w, float[] dx, ConvGeom g, bool overwrite = false)
+    public static void Run(float[] dy, float[] w, float[] dx, ConvGeom g, bool overwrite = false) => Run(dy, w, dx, g, overwrite, packAll: false);
+
+    /// <param name="packAll">Cin ≥ 8: read every panel from a packed copy (the form in-place reads replaced; kept callable so
+    /// tests and the bench can compare the two).</param>
+    internal static void Run(float[] dy, float[] w, float[] dx, ConvGeom g, bool overwrite, bool packAll)
     {
         if (!Supports(g)) throw new ArgumentException($"k4 s2 p1 input gradient: unsupported geometry {g}");
         int hwo = g.Hout * g.Wout, groups = g.N * hwo / Group, panels = (groups + 1) / 2;
@@ -88,11 +92,7 @@ internal static unsafe class CpuConvBackwardInputK4S2
                         if (wide)
                         {
                             for (int o0 = 0; o0 < g.Cout; o0 += OBlock)
-                            {
-                                int no = Math.Min(OBlock, g.Cout - o0);
-                                Pack(pdy, dy.Length, g, pm, g0, ng, o0, no, bp);
-                                Wide(pa, bp, tile, g, cbs, o0, no);
-                            }
+                                WideBlock(pa, pdy, dy.Length, pm, bp, tile, g, cbs, g0, ng, o0, Math.Min(OBlock, g.Cout - o0), packAll);
                             for (int cb = 0; cb < cbs; cb++)
                                 WriteOut(tile + cb * 4 * Rows * Lanes, Rows * Lanes, pdx, g, cb * Rows, Math.Min(Rows, g.Cin - cb * Rows), g0, ng, overwrite);
                         }
@@ -192,46 +192,104 @@ internal static unsafe class CpuConvBackwardInputK4S2
                         a[((c * g.Cout + o) * 4 + p) * 4 + t] = w[((o * g.Cin + c) * 4 + 3 - (p >> 1) - 2 * (t >> 1)) * 4 + 3 - (p & 1) - 2 * (t & 1)];
     }
 
-    /// <summary>Cin ≥ 8: the four phase tiles of every block of 8 channels over the packed channels o0 … o0+no−1.</summary>
-    private static void Wide(float* a, float* bp, float* tile, in ConvGeom g, int cbs, int o0, int no)
+    /// <summary>
+    /// Cin ≥ 8, output channels o0 … o0+no−1 of one panel: the four phase tiles of every block of 8 input channels.
+    /// dy is read in place (masked loads at the 9 shifts: each value feeds 1–4 phases of every channel block), except in
+    /// the batch's first and last panels and a half-empty one, whose shifted runs may leave the array: those read a
+    /// packed panel, all lanes valid. Packing every panel wrote dy nine times over (≈ 4.7 MB per call at the VAE's
+    /// 16→32 stage) and took about a quarter of the call. Same loads, same masks, same FMAs either way.
+    /// </summary>
+    private static void WideBlock(float* a, float* dy, int dyLength, int* masks, float* bp, float* tile, in ConvGeom g, int cbs,
+        int g0, int ng, int o0, int no, bool packAll)
     {
+        int hwo = g.Hout * g.Wout, perImage = hwo / Group;
+        int img0 = g0 / perImage, q0 = g0 - img0 * perImage, gl1 = g0 + ng - 1;
+        int img1 = gl1 / perImage, q1 = gl1 - img1 * perImage;
+        long first0 = ((long)img0 * g.Cout + o0) * hwo + q0 * Group, first1 = ((long)img1 * g.Cout + o0) * hwo + q1 * Group;
+        int* offs = stackalloc int[Shifts];
+        if (!packAll && ng == 2 && first0 - g.Wout - 1 >= 0 && first1 + (long)(no - 1) * hwo + g.Wout + 1 + Group <= dyLength)
+        {
+            for (int s = 0; s < Shifts; s++) offs[s] = (s / 3 - 1) * g.Wout + s % 3 - 1;
+            Wide(a, dy + first0, dy + first1, hwo, offs, masks + q0 * Shifts * Group, masks + q1 * Shifts * Group, tile, g, cbs, o0, no);
+            return;
+        }
+        Pack(dy, dyLength, g, masks, g0, ng, o0, no, bp);
+        for (int s = 0; s < Shifts; s++) offs[s] = s * Lanes;
+        fixed (int* all = AllLanes) Wide(a, bp, bp + Group, PanelStride, offs, all, all, tile, g, cbs, o0, no);
+    }
+
+    /// <summary>The four phase tiles of every block of 8 input channels over channels o0 … o0+no−1, dy lanes at b0 / b1.</summary>
+    private static void Wide(float* a, float* b0, float* b1, int stride, int* offs, int* m0, int* m1, float* tile, in ConvGeom g,
+        int cbs, int o0, int no)
+    {
+        int* sh = stackalloc int[4];
         for (int cb = 0; cb < cbs; cb++)
             for (int p = 0; p < 4; p++)
             {
+                // Phase (a, b)'s tap (m, n) reads shift 3·(a + m) + (b + n).
+                for (int t = 0; t < 4; t++) sh[t] = 3 * ((p >> 1) + (t >> 1)) + (p & 1) + (t & 1);
                 float* ap = a + ((long)(p * cbs + cb) * g.Cout + o0) * 4 * Rows;
-                float* b = bp + ((p >> 1) * 3 + (p & 1)) * Lanes; // the phase's first shift (a − 1, b − 1)
-                Micro(no, ap, b, tile + (cb * 4 + p) * Rows * Lanes, o0 > 0);
+                Micro(no, ap, b0, b1, stride, offs, m0, m1, sh, tile + (cb * 4 + p) * Rows * Lanes, o0 > 0);
             }
     }
 
     /// <summary>
-    /// 8 rows × 32 superpixels of one phase over channels o: per o its 4 taps read the packed panel at shifts
-    /// +0, +1, +3, +4 from the phase's first, in the order (m, n) = (0,0), (0,1), (1,0), (1,1) — the phase GEMM's k order.
-    /// Tile = acc (first K block) or tile + acc.
+    /// 8 rows × 32 superpixels of one phase over channels o: per o its 4 taps read dy at the phase's shifts sh[t]
+    /// (lanes b0 / b1 + offs[sh[t]], padding lanes zeroed by the masks), in the order (m, n) = (0,0), (0,1), (1,0),
+    /// (1,1) — the phase GEMM's k order. Tile = acc (first K block) or tile + acc.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro(int no, float* a, float* b, float* tile, bool add)
+    private static void Micro(int no, float* a, float* b0, float* b1, int stride, int* offs, int* m0, int* m1, int* sh, float* tile, bool add)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default,
             c20 = default, c21 = default, c30 = default, c31 = default,
             c40 = default, c41 = default, c50 = default, c51 = default,
             c60 = default, c61 = default, c70 = default, c71 = default;
-        for (int o = 0; o < no; o++, b += PanelStride)
-            for (int t = 0; t < 4; t++, a += Rows)
-            {
-                float* bt = b + (t >> 1) * 3 * Lanes + (t & 1) * Lanes;
-                var b0 = Vector512.Load(bt);
-                var b1 = Vector512.Load(bt + 16);
-                Vector512<float> x;
-                x = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
-                x = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
-                x = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
-                x = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
-                x = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
-                x = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
-                x = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
-                x = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
-            }
+        nint f0 = offs[sh[0]], f1 = offs[sh[1]], f2 = offs[sh[2]], f3 = offs[sh[3]];
+        var m00 = Vector512.Load(m0 + sh[0] * Group).AsSingle(); var m10 = Vector512.Load(m1 + sh[0] * Group).AsSingle();
+        var m01 = Vector512.Load(m0 + sh[1] * Group).AsSingle(); var m11 = Vector512.Load(m1 + sh[1] * Group).AsSingle();
+        var m02 = Vector512.Load(m0 + sh[2] * Group).AsSingle(); var m12 = Vector512.Load(m1 + sh[2] * Group).AsSingle();
+        var m03 = Vector512.Load(m0 + sh[3] * Group).AsSingle(); var m13 = Vector512.Load(m1 + sh[3] * Group).AsSingle();
+        for (int o = 0; o < no; o++, b0 += stride, b1 += stride, a += 4 * Rows)
+        {
+            Vector512<float> x0, x1, w;
+                x0 = Vector512.Load(b0 + f0) & m00; x1 = Vector512.Load(b1 + f0) & m10;
+                w = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(w, x0, c00); c01 = Vector512.FusedMultiplyAdd(w, x1, c01);
+                w = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(w, x0, c10); c11 = Vector512.FusedMultiplyAdd(w, x1, c11);
+                w = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(w, x0, c20); c21 = Vector512.FusedMultiplyAdd(w, x1, c21);
+                w = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(w, x0, c30); c31 = Vector512.FusedMultiplyAdd(w, x1, c31);
+                w = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(w, x0, c40); c41 = Vector512.FusedMultiplyAdd(w, x1, c41);
+                w = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(w, x0, c50); c51 = Vector512.FusedMultiplyAdd(w, x1, c51);
+                w = Vector512.Create(a[6]); c60 = Vector512.FusedMultiplyAdd(w, x0, c60); c61 = Vector512.FusedMultiplyAdd(w, x1, c61);
+                w = Vector512.Create(a[7]); c70 = Vector512.FusedMultiplyAdd(w, x0, c70); c71 = Vector512.FusedMultiplyAdd(w, x1, c71);
+                x0 = Vector512.Load(b0 + f1) & m01; x1 = Vector512.Load(b1 + f1) & m11;
+                w = Vector512.Create(a[8]); c00 = Vector512.FusedMultiplyAdd(w, x0, c00); c01 = Vector512.FusedMultiplyAdd(w, x1, c01);
+                w = Vector512.Create(a[9]); c10 = Vector512.FusedMultiplyAdd(w, x0, c10); c11 = Vector512.FusedMultiplyAdd(w, x1, c11);
+                w = Vector512.Create(a[10]); c20 = Vector512.FusedMultiplyAdd(w, x0, c20); c21 = Vector512.FusedMultiplyAdd(w, x1, c21);
+                w = Vector512.Create(a[11]); c30 = Vector512.FusedMultiplyAdd(w, x0, c30); c31 = Vector512.FusedMultiplyAdd(w, x1, c31);
+                w = Vector512.Create(a[12]); c40 = Vector512.FusedMultiplyAdd(w, x0, c40); c41 = Vector512.FusedMultiplyAdd(w, x1, c41);
+                w = Vector512.Create(a[13]); c50 = Vector512.FusedMultiplyAdd(w, x0, c50); c51 = Vector512.FusedMultiplyAdd(w, x1, c51);
+                w = Vector512.Create(a[14]); c60 = Vector512.FusedMultiplyAdd(w, x0, c60); c61 = Vector512.FusedMultiplyAdd(w, x1, c61);
+                w = Vector512.Create(a[15]); c70 = Vector512.FusedMultiplyAdd(w, x0, c70); c71 = Vector512.FusedMultiplyAdd(w, x1, c71);
+                x0 = Vector512.Load(b0 + f2) & m02; x1 = Vector512.Load(b1 + f2) & m12;
+                w = Vector512.Create(a[16]); c00 = Vector512.FusedMultiplyAdd(w, x0, c00); c01 = Vector512.FusedMultiplyAdd(w, x1, c01);
+                w = Vector512.Create(a[17]); c10 = Vector512.FusedMultiplyAdd(w, x0, c10); c11 = Vector512.FusedMultiplyAdd(w, x1, c11);
+                w = Vector512.Create(a[18]); c20 = Vector512.FusedMultiplyAdd(w, x0, c20); c21 = Vector512.FusedMultiplyAdd(w, x1, c21);
+                w = Vector512.Create(a[19]); c30 = Vector512.FusedMultiplyAdd(w, x0, c30); c31 = Vector512.FusedMultiplyAdd(w, x1, c31);
+                w = Vector512.Create(a[20]); c40 = Vector512.FusedMultiplyAdd(w, x0, c40); c41 = Vector512.FusedMultiplyAdd(w, x1, c41);
+                w = Vector512.Create(a[21]); c50 = Vector512.FusedMultiplyAdd(w, x0, c50); c51 = Vector512.FusedMultiplyAdd(w, x1, c51);
+                w = Vector512.Create(a[22]); c60 = Vector512.FusedMultiplyAdd(w, x0, c60); c61 = Vector512.FusedMultiplyAdd(w, x1, c61);
+                w = Vector512.Create(a[23]); c70 = Vector512.FusedMultiplyAdd(w, x0, c70); c71 = Vector512.FusedMultiplyAdd(w, x1, c71);
+                x0 = Vector512.Load(b0 + f3) & m03; x1 = Vector512.Load(b1 + f3) & m13;
+                w = Vector512.Create(a[24]); c00 = Vector512.FusedMultiplyAdd(w, x0, c00); c01 = Vector512.FusedMultiplyAdd(w, x1, c01);
+                w = Vector512.Create(a[25]); c10 = Vector512.FusedMultiplyAdd(w, x0, c10); c11 = Vector512.FusedMultiplyAdd(w, x1, c11);
+                w = Vector512.Create(a[26]); c20 = Vector512.FusedMultiplyAdd(w, x0, c20); c21 = Vector512.FusedMultiplyAdd(w, x1, c21);
+                w = Vector512.Create(a[27]); c30 = Vector512.FusedMultiplyAdd(w, x0, c30); c31 = Vector512.FusedMultiplyAdd(w, x1, c31);
+                w = Vector512.Create(a[28]); c40 = Vector512.FusedMultiplyAdd(w, x0, c40); c41 = Vector512.FusedMultiplyAdd(w, x1, c41);
+                w = Vector512.Create(a[29]); c50 = Vector512.FusedMultiplyAdd(w, x0, c50); c51 = Vector512.FusedMultiplyAdd(w, x1, c51);
+                w = Vector512.Create(a[30]); c60 = Vector512.FusedMultiplyAdd(w, x0, c60); c61 = Vector512.FusedMultiplyAdd(w, x1, c61);
+                w = Vector512.Create(a[31]); c70 = Vector512.FusedMultiplyAdd(w, x0, c70); c71 = Vector512.FusedMultiplyAdd(w, x1, c71);
+        }
         Put(tile, add, c00, c01); Put(tile + Lanes, add, c10, c11);
         Put(tile + 2 * Lanes, add, c20, c21); Put(tile + 3 * Lanes, add, c30, c31);
         Put(tile + 4 * Lanes, add, c40, c41); Put(tile + 5 * Lanes, add, c50, c51);

@@ -28,6 +28,32 @@ public sealed class ConvBackwardInputK4S2Tests
         Assert.Equal(phases, fast);
     }
 
+    /// <summary>
+    /// Cin ≥ 8 reads dy in place with masks, except in the batch's first and last panels and a half-empty one: the bits
+    /// of packing every panel, −0 and the padding's +0 included, in both the accumulating and the overwriting form.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 32, 8, 8, 64)]    // the VAE's 8x8 ← 4x4 stage: panels span two images
+    [InlineData(64, 16, 16, 16, 32)]  // the VAE's 16x16 ← 8x8 stage
+    [InlineData(3, 20, 8, 8, 20)]     // odd batch on 4x4 maps: a half-empty last panel
+    [InlineData(2, 16, 16, 16, 80)]   // two K blocks
+    [InlineData(2, 9, 8, 32, 3)]      // dy 4x16
+    [InlineData(1, 24, 8, 16, 40)]    // batch 1: every panel at an edge of the array
+    public void InPlaceReadsMatchPackedPanelsBitForBit(int n, int cin, int h, int w, int cout)
+    {
+        var (g, dy, wt, start) = Setup(n, cin, h, w, cout);
+        if (!CpuConvBackwardInputK4S2.Supports(g)) return;
+        for (int i = 0; i < dy.Length; i += 11) dy[i] = -0f;
+        foreach (bool overwrite in new[] { false, true })
+        {
+            var inPlace = (float[])start.Clone();
+            var packed = (float[])start.Clone();
+            CpuConvBackwardInputK4S2.Run(dy, wt, inPlace, g, overwrite, packAll: false);
+            CpuConvBackwardInputK4S2.Run(dy, wt, packed, g, overwrite, packAll: true);
+            Support.Bits.AssertSame(packed, inPlace);
+        }
+    }
+
     [Theory]
     [InlineData(64, 32, 8, 8, 64)]    // the VAE's 8x8 ← 4x4 stage, batch 64: panels span two images
     [InlineData(64, 16, 16, 16, 32)]  // the VAE's 16x16 ← 8x8 stage
