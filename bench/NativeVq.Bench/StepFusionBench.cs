@@ -46,6 +46,29 @@ public sealed class StepFusionBench : IBench
         }
         result["decoder_head_linear_relu_fwd_bwd"] = Pair(ctx, () => Head(true), () => Head(false));
 
+        // The head's elementwise kernels alone: the fused bias + ReLU pass over [64, 1024] rows against the row bias
+        // add then ReLU into a new tensor; the fused derivative + bias gradient against the four kernels it replaced
+        // (the ReLU gradient's zero-fill, relu.backward, the reshape's grad_copy, the bias gradient's channel_sum).
+        var lin = R(64, 1024);
+        var linOut = R(64, 1024);
+        var pre = R(64, 1024);
+        var dyH = R(64, 1024);
+        var dzH = Tensor.Empty(b, 64, 1024);
+        var tmpH = Tensor.Empty(b, 64, 1024);
+        var dbH = Tensor.Zeros(b, 1024);
+        result["linear_bias_relu_forward_64x1024"] = Pair(ctx,
+            () => b.BiasActivation(linOut, bias, 64, 1024, 1, ConvEpilogue.Relu),
+            () => { b.AddChannelBias(bias, lin, 64, 1024, 1); b.Unary(UnaryOp.Relu, lin, tmpH); });
+        result["linear_relu_backward_64x1024"] = Pair(ctx,
+            () => b.ActivationBackward(pre, dyH, dzH, dbH, 64, 1024, 1, ConvEpilogue.Relu),
+            () =>
+            {
+                b.Fill(tmpH, 0f);
+                b.UnaryBackward(UnaryOp.Relu, pre, pre, dyH, tmpH);
+                b.GradCopy(tmpH, dzH);
+                b.ChannelSum(dzH, dbH, 64, 1024, 1);
+            });
+
         // The epilogue backward (ReLU + bias gradient) at the VAE's activation shapes: dz overwriting dy (what the
         // graph now does when dy dies with the node) against dz in a fresh buffer taken from the pool per call.
         foreach (var (c, side) in new[] { (16, 16), (32, 8), (64, 4) })
