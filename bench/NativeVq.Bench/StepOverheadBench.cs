@@ -83,6 +83,11 @@ public sealed class StepOverheadBench : IBench
         var v = Tensor.Zeros(b, 64, 32, 4, 4);
         var args = AdamArgs.ForStep(1e-3, 0.9, 0.999, 1e-8, 0, 1);
         result["adam_64x32x4x4_ms"] = Ms(() => b.AdamStep(p, pg, m, v, args));
+        var ph = R(32, 1024);
+        var phg = R(32, 1024);
+        var mh = Tensor.Zeros(b, 32, 1024);
+        var vh = Tensor.Zeros(b, 32, 1024);
+        result["adam_32x1024_ms"] = Ms(() => b.AdamStep(ph, phg, mh, vh, args));
         // What one parallel launch costs by itself: CpuParallel.For over Threads × 4 chunks of nothing.
         result["parallel_for_empty_ms"] = Ms(() => CpuParallel.For(1 << 20, 1, static (_, _) => { }));
 

@@ -53,7 +53,8 @@ public sealed class Vae : Module
     public Tensor Decode(Tensor z)
     {
         int g = Config.GridSize;
-        var h = F.Relu(F.Reshape(_fromZ.Forward(z), z.Dim(0), Config.Channels, g, g));
+        // Linear → bias → ReLU as one fused op (the same values as F.Relu of the Linear), then viewed as [N, C, g, g].
+        var h = F.Reshape(_fromZ.Forward(z, ConvEpilogue.Relu), z.Dim(0), Config.Channels, g, g);
         return _d3.Forward(_d2.Forward(_d1.Forward(h, ConvEpilogue.Relu), ConvEpilogue.Relu));
     }
 

@@ -77,7 +77,9 @@ public static class Autograd
         foreach (var t in TopologicalOrder(root))
         {
             if (t.Node is null || t.Grad is null) continue;
-            t.Node.BackwardFn(t.Grad);
+            _releasing = ReferenceEquals(t, root) ? null : t;
+            try { t.Node.BackwardFn(t.Grad); }
+            finally { _releasing = null; }
             // In topological order every consumer of t has already added into t.Grad, so an intermediate's gradient
             // is dead once its own backward ran: free it now instead of at the end of the step's scope. Otherwise
             // every intermediate gradient of the graph stays alive together (a second copy of all activations;
@@ -88,6 +90,28 @@ public static class Autograd
                 t.Grad = null;
             }
         }
+    }
+
+    /// <summary>The non-root tensor whose backward is running: its gradient is freed right after, so the backward may reuse it.</summary>
+    [ThreadStatic] private static Tensor? _releasing;
+
+    /// <summary>
+    /// True while <paramref name="output"/>'s own backward runs and its gradient dies right after it (it is not the
+    /// root): that backward may then overwrite the gradient in place (an elementwise derivative) instead of writing a new buffer.
+    /// </summary>
+    internal static bool GradIsDying(Tensor output) => ReferenceEquals(_releasing, output) && output.Grad is not null;
+
+    /// <summary>
+    /// Hands <paramref name="output"/>'s dying gradient to <paramref name="input"/> as input's first gradient (a
+    /// reshape's backward): no copy. Only into an intermediate without a gradient yet (a leaf's gradient must outlive
+    /// the step's scope). The bits are GradCopy's 0 + g: every gradient buffer is first written as 0 + value (fill
+    /// then add, GradCopy, the overwriting kernels' "0 +", sums started at +0), so none ever holds a −0 for the + 0 to change.
+    /// </summary>
+    internal static bool TryHandOverGrad(Tensor output, Tensor input)
+    {
+        if (!GradIsDying(output) || input.Grad is not null || !input.RequiresGrad || input.IsLeaf) return false;
+        input.Grad = output.Grad!.HandOver(input.Shape);
+        return true;
     }
 
     /// <summary>Nodes reachable from <paramref name="root"/>, outputs before the inputs they read.</summary>

@@ -127,6 +127,7 @@ public abstract partial class Backend
     /// <summary>
     /// The epilogue's backward: dz = act'(·)·dy (overwrites dz; the derivative read from the epilogue's output y) and,
     /// when <paramref name="dbias"/> is given, dbias[c] += Σ_(n,p) dz[n,c,p] in ChannelSum's order (same bits).
+    /// dz may be dy itself (the graph overwrites a dying gradient in place): kernels read dy[i] before writing dz[i].
     /// </summary>
     public void ActivationBackward(Tensor y, Tensor dy, Tensor dz, Tensor? dbias, int n, int c, int hw, ConvEpilogue epilogue)
     {

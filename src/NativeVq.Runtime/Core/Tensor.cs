@@ -10,7 +10,7 @@ namespace NativeVq;
 /// </summary>
 public sealed class Tensor : IDisposable
 {
-    private readonly bool _ownsMemory;
+    private bool _ownsMemory;
     private bool _disposed;
 
     internal Tensor(DeviceMemory memory, int[] shape, bool ownsMemory)
@@ -161,6 +161,17 @@ public sealed class Tensor : IDisposable
             ? TensorScope.Unscoped(() => Empty(Backend, Shape))
             : Empty(Backend, Shape);
         return Grad;
+    }
+
+    /// <summary>
+    /// A tensor of <paramref name="shape"/> that takes over this one's memory and its return to the pool: this tensor
+    /// stays readable until the new owner is disposed, and its own Dispose no longer frees anything.
+    /// </summary>
+    internal Tensor HandOver(int[] shape)
+    {
+        if (!_ownsMemory || _disposed) throw new InvalidOperationException("HandOver: the tensor does not own live memory");
+        _ownsMemory = false;
+        return new Tensor(Memory, (int[])shape.Clone(), ownsMemory: true);
     }
 
     public void ZeroGrad()

@@ -73,6 +73,11 @@ public static class CpuConvEpilogue
     /// <summary>y = act(y + bias[c]) in place over [n, c, hw]; planes in parallel (elementwise, so chunking cannot change it).</summary>
     public static void BiasActivation(float[] y, float[]? bias, int n, int c, int hw, ConvEpilogue ep)
     {
+        if (hw == 1)
+        {
+            BiasActivationRows(y, bias, n, c, ep);
+            return;
+        }
         if ((long)n * c * hw < 1 << 16) Planes(0, n * c);
         else CpuParallel.For(n * c, Math.Max(1, 8192 / Math.Max(1, hw)), Planes);
 
@@ -84,6 +89,62 @@ public static class CpuConvEpilogue
     }
 
     /// <summary>
+    /// <see cref="BiasActivation"/> for spatial size 1 (a Linear layer's [n, c] rows): per element fl(v + bias[ch]) then
+    /// the activation, the vector ops of <see cref="ApplyInline"/> (so the bits of AddChannelBias's row add followed by
+    /// the unfused activation) with the bias read as a row vector, instead of a call per one-float plane.
+    /// </summary>
+    private static void BiasActivationRows(float[] y, float[]? bias, int n, int c, ConvEpilogue ep)
+    {
+        if (n * c < RowParallelFloats) Rows(0, n);
+        else CpuParallel.For(n, Math.Max(1, RowParallelFloats / 2 / Math.Max(1, c)), Rows);
+
+        void Rows(int first, int end)
+        {
+            for (int r = first; r < end; r++)
+            {
+                var row = y.AsSpan(r * c, c);
+                if (ep.Activation == ConvActivation.Elu || !Vector512.IsHardwareAccelerated)
+                {
+                    if (bias is not null) TensorPrimitives.Add(row, bias.AsSpan(0, c), row);
+                    Apply(row, false, 0f, ep);
+                }
+                else ApplyRowInline(row, bias, ep);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Floats below which the row kernels stay on the calling thread: the passes they replace (the row bias add, ReLU,
+    /// its backward, GradCopy) all ran serially at the VAE head's 64K floats, and two parallel chunks there measured
+    /// slower than one (StepFusionBench, decoder head 1.24x with them).
+    /// </summary>
+    private const int RowParallelFloats = 1 << 18;
+
+    /// <summary><see cref="ApplyInline"/> with a per-element bias row (ReLU / LeakyReLU / none).</summary>
+    private static void ApplyRowInline(Span<float> row, float[]? bias, ConvEpilogue ep)
+    {
+        int i = 0, len = row.Length;
+        ref float r = ref MemoryMarshal.GetReference(row);
+        var act = ep.Activation;
+        var s = Vector512.Create(ep.Slope);
+        for (; i <= len - 16; i += 16)
+        {
+            var v = Vector512.LoadUnsafe(ref r, (nuint)i);
+            if (bias is not null) v += Vector512.Create(bias.AsSpan(i, 16));
+            if (act == ConvActivation.Relu) v = Vector512.Max(v, Vector512<float>.Zero);
+            else if (act == ConvActivation.LeakyRelu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, v * s);
+            v.StoreUnsafe(ref r, (nuint)i);
+        }
+        for (; i < len; i++)
+        {
+            float v = bias is not null ? row[i] + bias[i] : row[i];
+            if (act == ConvActivation.Relu) v = v > 0f ? v : 0f;
+            else if (act == ConvActivation.LeakyRelu) v = v > 0f ? v : v * ep.Slope;
+            row[i] = v;
+        }
+    }
+
+    /// <summary>
     /// dz = act'·dy over [n, c, hw] (overwrites dz) and, with <paramref name="db"/>, db[ch] += Σ dz[·, ch, ·]. Planes run
     /// in parallel in contiguous ranges, each plane's float sum taken while it is in L1; the per-channel total then
     /// adds those plane sums in double in image order — exactly ChannelSum's arithmetic (TensorPrimitives.Sum per plane,
@@ -91,6 +152,16 @@ public static class CpuConvEpilogue
     /// </summary>
     public static void Backward(float[] y, float[] dy, float[] dz, float[]? db, int n, int c, int hw, ConvEpilogue ep)
     {
+        if (hw == 1)
+        {
+            // A Linear layer's [n, c] rows: the derivative in long runs (one-float planes made it a call per float),
+            // then the bias gradient by ChannelSum's own row kernel, so its arithmetic by construction.
+            int len = n * c;
+            if (len < RowParallelFloats) Derivative(y.AsSpan(0, len), dy.AsSpan(0, len), dz.AsSpan(0, len), ep);
+            else CpuParallel.For(len, RowParallelFloats / 2, (s, e) => Derivative(y.AsSpan(s, e - s), dy.AsSpan(s, e - s), dz.AsSpan(s, e - s), ep));
+            if (db is not null) CpuReduce.ChannelSum(dz, db, n, c, 1);
+            return;
+        }
         int planes = n * c;
         float[]? sums = db is null ? null : System.Buffers.ArrayPool<float>.Shared.Rent(planes);
         try

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace NativeVq.Cpu;
 
@@ -96,6 +97,11 @@ public static class CpuLoss
                         }
                         continue;
                     }
+                    if (loss == PairLoss.Mse && Vector512.IsHardwareAccelerated)
+                    {
+                        MseBackwardBlock(ap + o, bp + o, hasDa ? dap + o : null, hasDb ? dbp + o : null, len, 2f * s);
+                        continue;
+                    }
                     var tv = tv0.Slice(0, len);
                     TensorPrimitives.Subtract(new ReadOnlySpan<float>(ap + o, len), new ReadOnlySpan<float>(bp + o, len), tv);
                     if (loss == PairLoss.Mse) TensorPrimitives.Multiply(tv, 2f * s, tv);
@@ -105,6 +111,27 @@ public static class CpuLoss
                     if (hasDb) { var d = new Span<float>(dbp + o, len); TensorPrimitives.Subtract(d, tv, d); }
                 }
             });
+        }
+    }
+    /// <summary>
+    /// One block of the MSE backward in a single loop: t = (a − b)·k, da = da + t, db = db − t, the same three float
+    /// operations per element as the library passes through the stack buffer (Subtract, Multiply, Add / Subtract), so the same bits.
+    /// </summary>
+    private static unsafe void MseBackwardBlock(float* a, float* b, float* da, float* db, int len, float k)
+    {
+        int i = 0;
+        var kv = Vector512.Create(k);
+        for (; i <= len - 16; i += 16)
+        {
+            var t = (Vector512.Load(a + i) - Vector512.Load(b + i)) * kv;
+            if (da != null) Vector512.Store(Vector512.Load(da + i) + t, da + i);
+            if (db != null) Vector512.Store(Vector512.Load(db + i) - t, db + i);
+        }
+        for (; i < len; i++)
+        {
+            float t = (a[i] - b[i]) * k;
+            if (da != null) da[i] += t;
+            if (db != null) db[i] -= t;
         }
     }
 }

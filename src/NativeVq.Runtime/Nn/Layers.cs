@@ -66,6 +66,9 @@ public sealed class Linear : Module
     /// <summary>x [B, in] → [B, out].</summary>
     public Tensor Forward(Tensor x) => F.Linear(x, Weight, Bias);
 
+    /// <summary>act(x·Wᵀ + b) as one fused op (see <see cref="F.Linear(Tensor, Tensor, Tensor?, ConvEpilogue)"/>).</summary>
+    public Tensor Forward(Tensor x, ConvEpilogue epilogue) => F.Linear(x, Weight, Bias, epilogue);
+
     /// <summary>x [B, in, H, W] → [B, out, H, W]: the same layer applied at every position (attention projections).</summary>
     public Tensor ForwardChannels(Tensor x) => F.ChannelLinear(x, Weight, Bias);
 }

@@ -72,7 +72,9 @@ public static partial class F
             if (db is not null) be.ChannelSum(dy, db, n, c, hw);
             return dy;
         }
-        var dz = Tensor.Empty(be, y.Shape);
+        // dy dies after this backward (unless it is the root's): the derivative overwrites it in place (elementwise,
+        // so the same values) instead of streaming into a third buffer.
+        var dz = Autograd.GradIsDying(y) ? dy : Tensor.Empty(be, y.Shape);
         be.ActivationBackward(y, dy, dz, db, n, c, hw, epilogue);
         return dz;
     }
@@ -120,9 +122,15 @@ public static partial class F
             var dz = EpilogueBackward(y, dy, bias, epilogue, n, cout, hout * wout);
             if (x.RequiresGrad)
             {
-                var dx = Tensor.Empty(be, x.Shape);
-                be.Conv2dForward(dz, w, null, dx, g);
-                Accumulate(x, dx);
+                // A first gradient is the conv's output itself, written into the fresh buffer: the conv's sums start
+                // from +0 and so never end at −0, which makes it the bits of GradCopy's 0 + dx without the copy pass.
+                if (x.Grad is null) be.Conv2dForward(dz, w, null, x.NewGrad(), g);
+                else
+                {
+                    var dx = Tensor.Empty(be, x.Shape);
+                    be.Conv2dForward(dz, w, null, dx, g);
+                    Accumulate(x, dx);
+                }
             }
             if (w.RequiresGrad) be.Conv2dBackwardWeight(dz, x, w.GradOrZeros(), g);
         });

@@ -21,7 +21,11 @@ public static partial class F
         if (ShapeUtil.Numel(shape) != x.Numel)
             throw new ArgumentException($"reshape: cannot view {ShapeUtil.Format(x.Shape)} as {ShapeUtil.Format(shape)}");
         var y = x.View(shape);
-        Autograd.Record("reshape", y, [x], g => Accumulate(x, g));
+        // The view's gradient dies after this backward: a first gradient of x takes its buffer instead of a copy.
+        Autograd.Record("reshape", y, [x], g =>
+        {
+            if (!Autograd.TryHandOverGrad(y, x)) Accumulate(x, g);
+        });
         return y;
     }
 

@@ -85,4 +85,25 @@ public sealed class ConvEpilogueParityTests(IlgpuFixture ilgpu)
             return outs;
         });
     }
+
+    [Theory]
+    [MemberData(nameof(Epilogues))]
+    public void FusedLinearEpilogueTrainsTheSameOnIlgpu(ConvActivation act, float slope)
+    {
+        // F.Linear with an epilogue: BiasActivation and ActivationBackward over [B, out] rows (spatial size 1).
+        var ep = new ConvEpilogue(act, slope);
+        var cpu = CpuBackend.Instance;
+        var x = GradCheck.Random(cpu, 10, 3, 5);
+        var w = GradCheck.Random(cpu, 11, 19, 5);
+        var b = GradCheck.Random(cpu, 12, 19);
+        foreach (var p in new[] { x, w, b }) p.RequiresGrad = true;
+        Parity.Check(ilgpu.Backend, [x, w, b], (be, t) =>
+        {
+            var y = F.Linear(t[0], t[1], t[2], ep);
+            y.Backward(GradCheck.Random(be, 13, 3, 19));
+            var outs = new[] { y, t[0].Grad!, t[1].Grad!, t[2].Grad! }.Select(o => o.To(be)).ToArray();
+            foreach (var p in t) p.Grad = null;
+            return outs;
+        });
+    }
 }
