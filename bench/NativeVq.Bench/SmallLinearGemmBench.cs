@@ -5,8 +5,9 @@ namespace NativeVq.Bench;
 
 /// <summary>
 /// The VAE step's six Linear GEMMs (batch 64, latent 32, 1024 features; issue 10 round 7) on cpu, each timed in
-/// rotated rounds in one process: the current entry point against the blocked path it had before the small-GEMM path
-/// (parallel, and on one thread). 20 calls per sample, so the figures are µs per call. `--only small_linear`.
+/// rotated rounds in one process: the current entry point against the blocked path it had before the K split
+/// (<c>CpuGemm.SgemmBlocked</c>), in parallel, as the work of their parts on one thread, and serial. 20 calls per
+/// sample: the figures are ms per 20 calls. `--only small_linear`.
 /// </summary>
 public sealed class SmallLinearGemmBench : IBench
 {
@@ -41,12 +42,21 @@ public sealed class SmallLinearGemmBench : IBench
             var c = (float[])c0.Clone();
             // β = 1 calls accumulate into c on every call; reset it per sample so the values stay bounded.
             Action Many(Action one) => () => { c0.CopyTo(c, 0); for (int i = 0; i < Calls; i++) one(); };
-            var node = InterleavedTimer.Run(ctx, s.Flops * Calls,
-                ("current", Many(() => CpuGemm.Sgemm(s, a, b, c))),
-                ("blocked", Many(() => CpuGemm.SgemmBlocked(s, a, b, c, parallel: true))),
-                ("current_parts_inline", Many(() => CpuGemm.SgemmPartsInline(s, a, b, c, kSplit: true))),
-                ("blocked_parts_inline", Many(() => CpuGemm.SgemmPartsInline(s, a, b, c, kSplit: false))),
-                ("blocked_serial", Many(() => CpuGemm.SgemmBlocked(s, a, b, c, parallel: false))));
+            // Parallel variants are timed apart from the one-thread ones: a parallel call that follows a one-thread
+            // call finds the pool's threads asleep, which cost the variant after the serial one 3-8 % in a shared rotation.
+            var node = new JsonObject
+            {
+                ["parallel"] = InterleavedTimer.Run(ctx, s.Flops * Calls,
+                    ("current", Many(() => CpuGemm.Sgemm(s, a, b, c))),
+                    ("blocked", Many(() => CpuGemm.SgemmBlocked(s, a, b, c, parallel: true)))),
+                // The parts of each decomposition one after another on one thread: the work the threads share, free of the
+                // launch and of waiting for a core; and the serial loop.
+                ["work"] = InterleavedTimer.Run(ctx, s.Flops * Calls,
+                    ("current_parts_inline", Many(() => CpuGemm.SgemmPartsInline(s, a, b, c, kSplit: true))),
+                    ("blocked_parts_inline", Many(() => CpuGemm.SgemmPartsInline(s, a, b, c, kSplit: false))),
+                    ("serial", Many(() => CpuGemm.SgemmBlocked(s, a, b, c, parallel: false)))),
+                ["plan"] = CpuGemm.PlanFor(s, parallel: true, kSplit: true, CpuParallel.Threads).ToString(),
+            };
             node["same_bits_as_blocked"] = SameBits(s, a, b, c0);
             result[name] = node;
         }
