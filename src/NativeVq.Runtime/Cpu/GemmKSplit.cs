@@ -16,8 +16,9 @@ public static unsafe partial class CpuGemm
     /// <summary>The calling thread's slabs of raw block sums (M·N floats per block after part 0's), read back after the join.</summary>
     [ThreadStatic] private static float[]? _kSplitSlabs;
 
-    /// <summary>C of at most this many floats (64 KB): it and its slabs stay in L2 from the parts' stores to the caller's sum.</summary>
-    private const int KSplitMaxC = 16 * 1024;
+    /// <summary>C of at most this many floats (64 KB), and slabs of at most <see cref="KSplitMaxSlabs"/> in all (256 KB): they stay
+    /// in L2 from the parts' stores to the caller's sum, and a very long K cannot ask for a slab per block.</summary>
+    private const int KSplitMaxC = 16 * 1024, KSplitMaxSlabs = 64 * 1024;
 
     /// <summary>
     /// Whether the K split replaces a row/column split into <paramref name="splits"/> parts: it needs at least two KC
@@ -31,7 +32,7 @@ public static unsafe partial class CpuGemm
         if (parts < 2 || n > NC || (long)m * n > KSplitMaxC) return false;
         long slabs = (long)m * n * (blocks - PartStart(1, blocks, parts));
         long duplicated = (long)(splits - 1) * (splitRows ? (long)k * n : (long)m * k);
-        return slabs < duplicated;
+        return slabs <= KSplitMaxSlabs && slabs < duplicated;
     }
 
     /// <summary>

@@ -114,6 +114,7 @@ public sealed class GemmKSplitTests
         Assert.Equal(CpuGemm.GemmPath.Parts, Path(new GemmSpec(false, false, 64, 1024, 32, Beta: 1f)));
         Assert.Equal(CpuGemm.GemmPath.Parts, Path(new GemmSpec(false, true, 64, 1024, 32)));
         Assert.Equal(CpuGemm.GemmPath.Parts, Path(new GemmSpec(true, false, 1024, 32, 64, Beta: 1f)));
+        Assert.NotEqual(CpuGemm.GemmPath.KSplit, Path(new GemmSpec(false, false, 128, 128, 1 << 20)));   // slabs: 2048 blocks × 16K floats
         Assert.Equal(CpuGemm.GemmPath.SharedB, Path(new GemmSpec(false, false, 512, 512, 512)));   // as before: C too large for slabs
         Assert.Equal(CpuGemm.GemmPath.Parts, CpuGemm.PlanFor(new GemmSpec(false, true, 64, 32, 1024), true, kSplit: false, threads: 2).Path);
         Assert.Equal(CpuGemm.GemmPath.Serial, CpuGemm.PlanFor(new GemmSpec(false, true, 64, 32, 1024), parallel: false, kSplit: true, threads: 2).Path);
