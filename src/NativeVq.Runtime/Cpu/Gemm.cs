@@ -15,7 +15,8 @@ namespace NativeVq.Cpu;
 /// one register lane), KC blocks added to C in ascending order with a fixed formula. Tiles on the matrix edge
 /// run the very same vector code on a scratch tile, and zero padding never touches a valid element, so the
 /// value of an element does not depend on where tile/thread boundaries fall. Threads only split C (by batch,
-/// rows or columns), never K: results are bit-identical run to run and with <c>parallel: false</c>.
+/// rows or columns), or K in whole KC blocks whose raw sums are added to C in block order afterwards (<see cref="KSplit"/>):
+/// results are bit-identical run to run and with <c>parallel: false</c>.
 /// </para>
 /// <para>
 /// Loop order per (NC, KC) block: pack B, then per MC rows pack A, then jr (NR columns) outer and ir (MR rows)
@@ -23,7 +24,7 @@ namespace NativeVq.Cpu;
 /// rows packs B once, shared by all threads (<see cref="SharedB"/>), instead of once per part.
 /// </para>
 /// </summary>
-public static unsafe class CpuGemm
+public static unsafe partial class CpuGemm
 {
     internal const int KC = 256;
     private const int MC = 240;   // a multiple of every MR (6, 8, 16): the A block (MC×KC, 240 KB) stays in L2
@@ -50,6 +51,20 @@ public static unsafe class CpuGemm
     /// parallel loop); the result is bit-identical either way.
     /// </summary>
     public static void Sgemm(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool parallel = true)
+        => Run(s, a, b, c, parallel, kSplit: true, inline: false);
+
+    /// <summary>Sgemm without the K split (<see cref="KSplit"/>): the form it replaces, for tests and benches.</summary>
+    internal static void SgemmBlocked(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool parallel = true)
+        => Run(s, a, b, c, parallel, kSplit: false, inline: false);
+
+    /// <summary>
+    /// The parts a parallel call would share between threads, run one after another on the calling thread: the work
+    /// of a decomposition without the launch and the scheduling noise of a loaded machine (benches), or its bits (tests).
+    /// </summary>
+    internal static void SgemmPartsInline(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool kSplit)
+        => Run(s, a, b, c, parallel: true, kSplit, inline: true);
+
+    private static void Run(in GemmSpec s, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c, bool parallel, bool kSplit, bool inline)
     {
         int m = s.M, n = s.N, k = s.K, batch = s.Batch;
         if (m < 0 || n < 0 || k < 0 || batch < 0) throw new ArgumentException($"negative GEMM size in {s}");
@@ -61,33 +76,53 @@ public static unsafe class CpuGemm
             Need(b.Length, batch, s.StrideB, (long)k * n, "B");
         }
 
+        var plan = PlanFor(s, parallel, kSplit, CpuParallel.Threads);
         fixed (float* pa = a, pb = b, pc = c)
         {
             var job = new Job(s, pa, pb, pc);
-            double flopsPer = 2.0 * m * n * k;
-            if (!parallel || CpuParallel.Threads <= 1 || flopsPer * batch < SerialFlops)
+            switch (plan.Path)
             {
-                for (int i = 0; i < batch; i++) job.Run(i, 0, 1);
-                return;
+                case GemmPath.Serial:
+                    for (int i = 0; i < batch; i++) job.Run(i, 0, 1);
+                    break;
+                case GemmPath.KSplit:
+                    KSplit(s, pa, pb, pc, plan.Parts, inline);
+                    break;
+                case GemmPath.SharedB:
+                    SharedB(s, pa, pb, pc, inline);
+                    break;
+                default:
+                    job.Splits = plan.Parts;
+                    RunParallel(job, batch * plan.Parts, 2.0 * m * n * k / plan.Parts, inline);
+                    break;
             }
-            // Work items: (batch, part); a part is a fixed slice of rows or columns of one C matrix.
-            int threads = CpuParallel.Threads;
-            int splits = 1;
-            if (batch < 2 * threads)
-            {
-                splits = (2 * threads + batch - 1) / batch;
-                splits = (int)Math.Min(splits, Math.Max(1.0, flopsPer / SplitFlops));
-                int maxSplits = job.SplitRows ? (m + MR - 1) / MR : (n + NR - 1) / NR;
-                splits = Math.Max(1, Math.Min(splits, maxSplits));
-            }
-            if (batch == 1 && splits > 1 && k > 0 && job.SplitRows && SharedBPays(m, n, k, splits))
-            {
-                SharedB(s, pa, pb, pc);
-                return;
-            }
-            job.Splits = splits;
-            RunParallel(job, batch * splits, flopsPer / splits);
         }
+    }
+
+    internal enum GemmPath { Serial, Parts, SharedB, KSplit }
+
+    /// <summary>How a call runs: <see cref="GemmPath.Parts"/> = (batch, part) items, each a fixed slice of rows or columns of one C.</summary>
+    internal readonly record struct GemmPlan(GemmPath Path, int Parts);
+
+    /// <summary>The decomposition of a call on <paramref name="threads"/> threads (a function of the shapes only, never of timing).</summary>
+    internal static GemmPlan PlanFor(in GemmSpec s, bool parallel, bool kSplit, int threads)
+    {
+        int m = s.M, n = s.N, k = s.K, batch = s.Batch;
+        double flopsPer = 2.0 * m * n * k;
+        if (!parallel || threads <= 1 || flopsPer * batch < SerialFlops) return new(GemmPath.Serial, 1);
+        bool splitRows = m >= n;
+        int splits = 1;
+        if (batch < 2 * threads)
+        {
+            splits = (2 * threads + batch - 1) / batch;
+            splits = (int)Math.Min(splits, Math.Max(1.0, flopsPer / SplitFlops));
+            int maxSplits = splitRows ? (m + MR - 1) / MR : (n + NR - 1) / NR;
+            splits = Math.Max(1, Math.Min(splits, maxSplits));
+        }
+        if (kSplit && batch == 1 && splits > 1 && k > 0 && KSplitPays(m, n, k, splits, splitRows, threads, out int parts))
+            return new(GemmPath.KSplit, parts);
+        if (batch == 1 && splits > 1 && k > 0 && splitRows && SharedBPays(m, n, k, splits)) return new(GemmPath.SharedB, splits);
+        return new(GemmPath.Parts, splits);
     }
 
     /// <summary>
@@ -106,13 +141,20 @@ public static unsafe class CpuGemm
     private const long LaunchFloats = 16 * 1024;
 
     /// <summary>Fixed chunking of the (batch, part) items: which thread runs an item never changes its result.</summary>
-    private static void RunParallel(Job job, int items, double flopsPerItem)
+    private static void RunParallel(Job job, int items, double flopsPerItem, bool inline)
     {
         int grain = (int)Math.Max(1, Math.Min(items, SplitFlops / Math.Max(1.0, flopsPerItem)));
-        CpuParallel.For(items, grain, (start, end) =>
+        For(inline, items, grain, (start, end) =>
         {
             for (int t = start; t < end; t++) job.Run(t / job.Splits, t % job.Splits, job.Splits);
         });
+    }
+
+    /// <summary>CpuParallel.For, or (<paramref name="inline"/>) all chunks on the calling thread in order.</summary>
+    private static void For(bool inline, int n, int grain, Action<int, int> body)
+    {
+        if (inline) body(0, n);
+        else CpuParallel.For(n, grain, body);
     }
 
     private static void Need(int length, int batch, int stride, long size, string name)
@@ -127,7 +169,7 @@ public static unsafe class CpuGemm
         private readonly GemmSpec _s = s;
         private readonly nint _a = (nint)a, _b = (nint)b, _c = (nint)c;
         public int Splits = 1;
-        /// <summary>Split C by rows when it is at least as tall as wide, else by columns.</summary>
+        /// <summary>Split C by rows when it is at least as tall as wide, else by columns (as <see cref="PlanFor"/> counts).</summary>
         public readonly bool SplitRows => _s.M >= _s.N;
 
         /// <summary>Computes part <paramref name="part"/> of <paramref name="parts"/> of batch item <paramref name="bi"/>.</summary>
@@ -192,7 +234,7 @@ public static unsafe class CpuGemm
     /// disjoint panels of B, then each computes a fixed band of rows (packing its own rows of A). Row-split jobs
     /// otherwise pack all of B once per part; this is the same arithmetic, so the same bits.
     /// </summary>
-    private static void SharedB(in GemmSpec s, float* a, float* b, float* c)
+    private static void SharedB(in GemmSpec s, float* a, float* b, float* c, bool inline)
     {
         int m = s.M, n = s.N, k = s.K, lda = s.TransA ? s.M : s.K, ldb = s.TransB ? s.K : s.N, ldc = s.N;
         bool transA = s.TransA, transB = s.TransB;
@@ -210,12 +252,12 @@ public static unsafe class CpuGemm
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc), j0 = jc, k0 = pc, mode = BlockMode(pc, beta);
-                CpuParallel.For(panels, Math.Max(1, panels / threads), (p0, p1) =>
+                For(inline, panels, Math.Max(1, panels / threads), (p0, p1) =>
                 {
                     int c0 = p0 * t.Nr, c1 = Math.Min(nc, p1 * t.Nr);
                     PackB(transB, (float*)pb, ldb, k0, j0 + c0, kc, c1 - c0, (float*)pB + (long)c0 * kc, t.Nr);
                 });
-                CpuParallel.For(bands, 1, (i0, i1) =>
+                For(inline, bands, 1, (i0, i1) =>
                 {
                     for (int i = i0; i < i1; i++)
                         RowBlocks(t, transA, (float*)pa, lda, i * band, Math.Min(m, (i + 1) * band), k0, kc,
@@ -329,7 +371,16 @@ public static unsafe class CpuGemm
             {
                 // A stored K×M: op(A)[i,k] = a[k·lda + i] → MR contiguous values per k.
                 float* src = a + (long)k0 * lda + i0 + ip;
-                if (rows == mr)
+                if (rows == mr && mr % 8 == 0 && Vector256.IsHardwareAccelerated)
+                {
+                    // Vector copies: Span.CopyTo's call per 32-byte row was 9 % of the VAE decoder's 1024×32×64 weight gradient.
+                    for (int kk = 0; kk < kc; kk++)
+                    {
+                        float* s = src + (long)kk * lda, o = d + kk * mr;
+                        for (int r = 0; r < mr; r += 8) Vector256.Store(Vector256.Load(s + r), o + r);
+                    }
+                }
+                else if (rows == mr)
                 {
                     for (int kk = 0; kk < kc; kk++)
                         new ReadOnlySpan<float>(src + (long)kk * lda, mr).CopyTo(new Span<float>(d + kk * mr, mr));
