@@ -18,6 +18,8 @@ public class ConvBackwardWeightBorderedTests
     [InlineData(3, 3, 24, 16, 8)]    // H ≠ W, Hout 12: blocks of 32 rows start inside images
     [InlineData(7, 5, 10, 8, 16)]    // Hout 5, Wout 4: 64-row blocks spanning partial images
     [InlineData(1, 2, 32, 32, 64)]   // one image, Wout 16
+    [InlineData(2, 3, 12, 20, 16)]   // W 20: a 4-float tail after a whole vector
+    [InlineData(2, 4, 6, 14, 32)]    // W 14: rows of 16 floats with the border's last +0 in the next vector
     public void BitIdenticalToColumnRows(int n, int cin, int h, int w, int cout)
     {
         if (!Vector512.IsHardwareAccelerated || !System.Runtime.Intrinsics.X86.Avx512F.IsSupported) return;
