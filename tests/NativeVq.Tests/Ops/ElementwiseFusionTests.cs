@@ -14,23 +14,7 @@ public sealed class ElementwiseFusionTests
 {
     private static readonly Backend Cpu = CpuBackend.Instance;
 
-    /// <summary>Values with signed zeros, subnormals and both signs, so a changed order or a lost "+ 0" shows.</summary>
-    private static float[] Awkward(int seed, int len)
-    {
-        var rng = new Random(seed);
-        var a = new float[len];
-        for (int i = 0; i < len; i++)
-            a[i] = (i % 11) switch
-            {
-                0 => -0f,
-                1 => 0f,
-                2 => -1e-40f,
-                _ => (float)(rng.NextDouble() * 2 - 1) * MathF.Pow(10, rng.Next(-3, 3)),
-            };
-        return a;
-    }
-
-    private static Tensor T(int seed, params int[] shape) => Tensor.FromArray(Cpu, Awkward(seed, ShapeUtil.Numel(shape)), shape);
+    private static Tensor T(int seed, params int[] shape) => Tensor.FromArray(Cpu, Awkward.Floats(seed, ShapeUtil.Numel(shape)), shape);
 
     public static IEnumerable<object[]> LinearCases()
     {
@@ -201,12 +185,12 @@ public sealed class ElementwiseFusionTests
     [InlineData(70_000)]
     public void MseBackwardInOneLoopGivesTheBitsOfTheLibraryPasses(int n)
     {
-        var a = Awkward(1, n);
-        var b = Awkward(2, n);
+        var a = Awkward.Floats(1, n);
+        var b = Awkward.Floats(2, n);
         foreach (var (withDa, withDb) in new[] { (true, false), (false, true), (true, true) })
         {
-            var da = Awkward(3, n);
-            var db = Awkward(4, n);
+            var da = Awkward.Floats(3, n);
+            var db = Awkward.Floats(4, n);
             float upstream = -0.75f, s = upstream / n;
             var daRef = (float[])da.Clone();
             var dbRef = (float[])db.Clone();

@@ -12,31 +12,15 @@ public sealed class StepOverheadTests
 {
     private static readonly Backend Cpu = CpuBackend.Instance;
 
-    /// <summary>Values with signed zeros, subnormals and both signs, so a changed order or a lost "+ 0" shows.</summary>
-    private static float[] Awkward(int seed, int len)
-    {
-        var rng = new Random(seed);
-        var a = new float[len];
-        for (int i = 0; i < len; i++)
-            a[i] = (i % 11) switch
-            {
-                0 => -0f,
-                1 => 0f,
-                2 => -1e-40f,
-                _ => (float)(rng.NextDouble() * 2 - 1) * MathF.Pow(10, rng.Next(-3, 4)),
-            };
-        return a;
-    }
-
     [Theory]
     [InlineData(64, 1024)]
     [InlineData(13, 1037)]
     [InlineData(3, 5)]
     public void RowBiasAddAndSumGiveTheBitsOfThePerPlaneLoops(int n, int c)
     {
-        var y = Awkward(1, n * c);
-        var bias = Awkward(2, c);
-        var db0 = Awkward(3, c);
+        var y = Awkward.Floats(1, n * c);
+        var bias = Awkward.Floats(2, c);
+        var db0 = Awkward.Floats(3, c);
         var yt = Tensor.FromArray(Cpu, y, n, c);
         var dbt = Tensor.FromArray(Cpu, db0, c);
         Cpu.AddChannelBias(Tensor.FromArray(Cpu, bias, c), yt, n, c, 1);
@@ -63,7 +47,7 @@ public sealed class StepOverheadTests
     {
         foreach (int len in new[] { 1, 15, 16, 1000, 300_001 })
         {
-            var x = Tensor.FromArray(Cpu, Awkward(4, len), len);
+            var x = Tensor.FromArray(Cpu, Awkward.Floats(4, len), len);
             var composed = Tensor.Full(Cpu, float.NaN, len);
             Cpu.Fill(composed, 0f);
             Cpu.Axpby(x, composed, 1f, 1f);
@@ -79,8 +63,8 @@ public sealed class StepOverheadTests
     {
         // reshape and add pass the upstream gradient through; the first one into a tensor without a gradient is now
         // written by GradCopy instead of fill + axpby: the same values, −0 turned into +0 as the addition did.
-        var w = Awkward(5, 24);
-        var x = Tensor.FromArray(Cpu, Awkward(6, 24), 2, 3, 4);
+        var w = Awkward.Floats(5, 24);
+        var x = Tensor.FromArray(Cpu, Awkward.Floats(6, 24), 2, 3, 4);
         x.RequiresGrad = true;
         var y = F.Add(F.Reshape(x, 6, 4), F.Reshape(x, 6, 4));
         y.Backward(Tensor.FromArray(Cpu, w, 6, 4));   // an upstream gradient with −0s
