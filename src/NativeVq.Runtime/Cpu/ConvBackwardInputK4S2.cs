@@ -61,7 +61,7 @@ internal static unsafe class CpuConvBackwardInputK4S2
     /// </summary>
     public static void Run(float[] dy, float[] w, float[] dx, ConvGeom g, bool overwrite = false) => Run(dy, w, dx, g, overwrite, packAll: false);
 
-    /// <param name="packAll">Cin ≥ 8: read every panel from a packed copy (the form in-place reads replaced; kept callable so
+    /// <param name="packAll">Read every panel from a packed copy (the form in-place reads replaced for Cin ≥ 8; kept callable so
     /// tests and the bench can compare the two).</param>
     internal static void Run(float[] dy, float[] w, float[] dx, ConvGeom g, bool overwrite, bool packAll)
     {
@@ -83,8 +83,9 @@ internal static unsafe class CpuConvBackwardInputK4S2
             {
                 float* bp = CpuGemm.Buffer(ref _panel, (wide ? Math.Min(OBlock, g.Cout) : g.Cout) * PanelStride);
                 float* tile = CpuGemm.Buffer(ref _tile, tileFloats);
+                int* offs = stackalloc int[Shifts];
                 fixed (float* pdy = dy, pdx = dx, pa = packedW)
-                fixed (int* pm = masks)
+                fixed (int* pm = masks, all = AllLanes)
                 {
                     for (int panel = s; panel < e; panel++)
                     {
@@ -92,13 +93,17 @@ internal static unsafe class CpuConvBackwardInputK4S2
                         if (wide)
                         {
                             for (int o0 = 0; o0 < g.Cout; o0 += OBlock)
-                                WideBlock(pa, pdy, dy.Length, pm, bp, tile, g, cbs, g0, ng, o0, Math.Min(OBlock, g.Cout - o0), packAll);
+                            {
+                                int no = Math.Min(OBlock, g.Cout - o0);
+                                var src = Source(pdy, dy.Length, pm, all, bp, g, g0, ng, o0, no, packAll, offs);
+                                Wide(pa, src, tile, g, cbs, o0, no);
+                            }
                             for (int cb = 0; cb < cbs; cb++)
                                 WriteOut(tile + cb * 4 * Rows * Lanes, Rows * Lanes, pdx, g, cb * Rows, Math.Min(Rows, g.Cin - cb * Rows), g0, ng, overwrite);
                         }
                         else
                         {
-                            NarrowPanel(pa, pdy, dy.Length, pm, bp, tile, g, g0, ng);
+                            Narrow(pa, Source(pdy, dy.Length, pm, all, bp, g, g0, ng, 0, g.Cout, packAll, offs), tile, g);
                             for (int c = 0; c < g.Cin; c++) WriteOut(tile + c * 4 * Lanes, Lanes, pdx, g, c, 1, g0, ng, overwrite);
                         }
                     }
@@ -216,34 +221,40 @@ internal static unsafe class CpuConvBackwardInputK4S2
     }
 
     /// <summary>
-    /// Cin ≥ 8, output channels o0 … o0+no−1 of one panel: the four phase tiles of every block of 8 input channels.
-    /// dy is read in place (masked loads at the 9 shifts: each value feeds 1–4 phases of every channel block), except in
-    /// the batch's first and last panels and a half-empty one, whose shifted runs may leave the array: those read a
-    /// packed panel, all lanes valid. Packing every panel wrote dy nine times over (≈ 4.7 MB per call at the VAE's
-    /// 16→32 stage) and took about a quarter of the call. Same loads, same masks, same FMAs either way.
+    /// dy of one panel (groups g0 and g0 + ng − 1) for output channels o0 … o0+no−1, as the microkernels read it: shift s
+    /// of channel o at lanes B0 / B1 + o·Stride + Offs[s], padding lanes zeroed by the masks M0 / M1. Read in place (masked
+    /// loads; each value feeds 1–4 phases of every channel block) when every shifted run stays inside the array;
+    /// otherwise — the batch's first and last panels, or every panel with <paramref name="packAll"/> — from a copy packed
+    /// into <paramref name="bp"/> at all 9 shifts, all lanes valid. Packing every panel wrote dy nine times over (≈ 4.7 MB
+    /// per call at the VAE's 16→32 stage) and took about a quarter of the call. Same loads, same masks either way. A
+    /// half-empty last panel reads its first group twice in place; the second half of its tile is never written out.
     /// </summary>
-    private static void WideBlock(float* a, float* dy, int dyLength, int* masks, float* bp, float* tile, in ConvGeom g, int cbs,
-        int g0, int ng, int o0, int no, bool packAll)
+    private static PanelSource Source(float* dy, int dyLength, int* masks, int* allLanes, float* bp, in ConvGeom g, int g0, int ng,
+        int o0, int no, bool packAll, int* offs)
     {
         int hwo = g.Hout * g.Wout, perImage = hwo / Group;
         int img0 = g0 / perImage, q0 = g0 - img0 * perImage, gl1 = g0 + ng - 1;
         int img1 = gl1 / perImage, q1 = gl1 - img1 * perImage;
         long first0 = ((long)img0 * g.Cout + o0) * hwo + q0 * Group, first1 = ((long)img1 * g.Cout + o0) * hwo + q1 * Group;
-        int* offs = stackalloc int[Shifts];
-        if (!packAll && ng == 2 && first0 - g.Wout - 1 >= 0 && first1 + (long)(no - 1) * hwo + g.Wout + 1 + Group <= dyLength)
+        if (!packAll && first0 - g.Wout - 1 >= 0 && first1 + (long)(no - 1) * hwo + g.Wout + 1 + Group <= dyLength)
         {
             for (int s = 0; s < Shifts; s++) offs[s] = (s / 3 - 1) * g.Wout + s % 3 - 1;
-            Wide(a, dy + first0, dy + first1, hwo, offs, masks + q0 * Shifts * Group, masks + q1 * Shifts * Group, tile, g, cbs, o0, no);
-            return;
+            return new PanelSource(dy + first0, dy + first1, hwo, offs, masks + q0 * Shifts * Group, masks + q1 * Shifts * Group);
         }
         Pack(dy, dyLength, g, masks, g0, ng, o0, no, bp);
         for (int s = 0; s < Shifts; s++) offs[s] = s * Lanes;
-        fixed (int* all = AllLanes) Wide(a, bp, bp + Group, PanelStride, offs, all, all, tile, g, cbs, o0, no);
+        return new PanelSource(bp, bp + Group, PanelStride, offs, allLanes, allLanes);
     }
 
-    /// <summary>The four phase tiles of every block of 8 input channels over channels o0 … o0+no−1, dy lanes at b0 / b1.</summary>
-    private static void Wide(float* a, float* b0, float* b1, int stride, int* offs, int* m0, int* m1, float* tile, in ConvGeom g,
-        int cbs, int o0, int no)
+    private readonly struct PanelSource(float* b0, float* b1, int stride, int* offs, int* m0, int* m1)
+    {
+        public readonly float* B0 = b0, B1 = b1;
+        public readonly int Stride = stride;
+        public readonly int* Offs = offs, M0 = m0, M1 = m1;
+    }
+
+    /// <summary>Cin ≥ 8: the four phase tiles of every block of 8 input channels over channels o0 … o0+no−1.</summary>
+    private static void Wide(float* a, in PanelSource src, float* tile, in ConvGeom g, int cbs, int o0, int no)
     {
         int* sh = stackalloc int[4];
         for (int cb = 0; cb < cbs; cb++)
@@ -252,7 +263,7 @@ internal static unsafe class CpuConvBackwardInputK4S2
                 // Phase (a, b)'s tap (m, n) reads shift 3·(a + m) + (b + n).
                 for (int t = 0; t < 4; t++) sh[t] = 3 * ((p >> 1) + (t >> 1)) + (p & 1) + (t & 1);
                 float* ap = a + ((long)(p * cbs + cb) * g.Cout + o0) * 4 * Rows;
-                Micro(no, ap, b0, b1, stride, offs, m0, m1, sh, tile + (cb * 4 + p) * Rows * Lanes, o0 > 0);
+                Micro(no, ap, src.B0, src.B1, src.Stride, src.Offs, src.M0, src.M1, sh, tile + (cb * 4 + p) * Rows * Lanes, o0 > 0);
             }
     }
 
@@ -332,36 +343,17 @@ internal static unsafe class CpuConvBackwardInputK4S2
     }
 
     /// <summary>
-    /// Cin &lt; 8, one panel: dy read in place (no packed copy: at Cin = 1 each packed value would be used only
-    /// 1–4 times, and writing the nine shifted copies cost 3–10× the col2im form) — except in the batch's first and
-    /// last panels, whose shifted runs may leave the array: those read a packed panel. Same k order either way.
-    /// </summary>
-    private static void NarrowPanel(float* a, float* dy, int dyLength, int* masks, float* bp, float* tile, in ConvGeom g, int g0, int ng)
-    {
-        int hwo = g.Hout * g.Wout, perImage = hwo / Group;
-        int img0 = g0 / perImage, q0 = g0 - img0 * perImage, gl1 = g0 + ng - 1;
-        int img1 = gl1 / perImage, q1 = gl1 - img1 * perImage;
-        long first0 = (long)img0 * g.Cout * hwo + q0 * Group, first1 = (long)img1 * g.Cout * hwo + q1 * Group;
-        int* offs = stackalloc int[Shifts];
-        if (first0 - g.Wout - 1 >= 0 && first1 + (long)(g.Cout - 1) * hwo + g.Wout + 1 + Group <= dyLength)
-        {
-            for (int s = 0; s < Shifts; s++) offs[s] = (s / 3 - 1) * g.Wout + s % 3 - 1;
-            Narrow(a, dy + first0, dy + first1, hwo, offs, masks + q0 * Shifts * Group, masks + q1 * Shifts * Group, tile, g);
-            return;
-        }
-        Pack(dy, dyLength, g, masks, g0, ng, 0, g.Cout, bp);
-        for (int s = 0; s < Shifts; s++) offs[s] = s * Lanes;
-        fixed (int* all = AllLanes) Narrow(a, bp, bp + Group, PanelStride, offs, all, all, tile, g);
-    }
-
-    /// <summary>
-    /// tile[c, phase, 32 superpixels] for every channel c: rows are the four phases of one channel (8 accumulators),
-    /// each shift loaded once per o (lanes b0/b1 + offs[s], masked) and fed to every phase that reads it, phase taps
-    /// in (m, n) order, one FMA chain over all o.
+    /// Cin &lt; 8: tile[c, phase, 32 superpixels] for every channel c. Rows are the four phases of one channel (8
+    /// accumulators), each shift loaded once per o (<see cref="Source"/>, masked) and fed to every phase that reads it,
+    /// phase taps in (m, n) order, one FMA chain over all o. dy is read in place wherever it can be: at Cin = 1 each
+    /// packed value would be used only 1–4 times, and writing the nine shifted copies cost 3–10× the col2im form.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Narrow(float* a, float* b0, float* b1, int stride, int* offs, int* m0, int* m1, float* tile, in ConvGeom g)
+    private static void Narrow(float* a, in PanelSource src, float* tile, in ConvGeom g)
     {
+        float* b0 = src.B0, b1 = src.B1;
+        int stride = src.Stride;
+        int* offs = src.Offs, m0 = src.M0, m1 = src.M1;
         for (int c = 0; c < g.Cin; c++)
         {
             Vector512<float> p00 = default, p01 = default, p10 = default, p11 = default,

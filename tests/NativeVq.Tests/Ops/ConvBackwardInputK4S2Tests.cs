@@ -29,8 +29,8 @@ public sealed class ConvBackwardInputK4S2Tests
     }
 
     /// <summary>
-    /// Cin ≥ 8 reads dy in place with masks, except in the batch's first and last panels and a half-empty one: the bits
-    /// of packing every panel, −0 and the padding's +0 included, in both the accumulating and the overwriting form.
+    /// dy is read in place with masks, except in the batch's first and last panels: the bits of packing every panel, −0
+    /// and the padding's +0 included, in both the accumulating and the overwriting form, for both tile variants.
     /// </summary>
     [Theory]
     [InlineData(64, 32, 8, 8, 64)]    // the VAE's 8x8 ← 4x4 stage: panels span two images
@@ -39,6 +39,8 @@ public sealed class ConvBackwardInputK4S2Tests
     [InlineData(2, 16, 16, 16, 80)]   // two K blocks
     [InlineData(2, 9, 8, 32, 3)]      // dy 4x16
     [InlineData(1, 24, 8, 16, 40)]    // batch 1: every panel at an edge of the array
+    [InlineData(64, 1, 32, 32, 16)]   // Cin = 1: the four-phase-row variant
+    [InlineData(3, 3, 16, 16, 5)]     // Cin = 3, odd batch on 8x8 dy
     public void InPlaceReadsMatchPackedPanelsBitForBit(int n, int cin, int h, int w, int cout)
     {
         var (g, dy, wt, start) = Setup(n, cin, h, w, cout);
