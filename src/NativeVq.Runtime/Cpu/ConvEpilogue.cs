@@ -50,18 +50,28 @@ public static class CpuConvEpilogue
         {
             var v = Vector512.LoadUnsafe(ref r, (nuint)i);
             if (hasBias) v += b;
-            if (act == ConvActivation.Relu) v = Vector512.Max(v, Vector512<float>.Zero);
-            else if (act == ConvActivation.LeakyRelu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, v * s);
-            v.StoreUnsafe(ref r, (nuint)i);
+            Activate(v, act, s).StoreUnsafe(ref r, (nuint)i);
         }
-        for (; i < len; i++)
-        {
-            float v = hasBias ? row[i] + bias : row[i];
-            if (act == ConvActivation.Relu) v = v > 0f ? v : 0f;
-            else if (act == ConvActivation.LeakyRelu) v = v > 0f ? v : v * ep.Slope;
-            row[i] = v;
-        }
+        for (; i < len; i++) row[i] = Activate(hasBias ? row[i] + bias : row[i], act, ep.Slope);
     }
+
+    /// <summary>ReLU / LeakyReLU of 16 lanes (identity otherwise): the one definition the in-place epilogues share.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Activate(Vector512<float> v, ConvActivation act, Vector512<float> slope) => act switch
+    {
+        ConvActivation.Relu => Vector512.Max(v, Vector512<float>.Zero),
+        ConvActivation.LeakyRelu => Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, v * slope),
+        _ => v,
+    };
+
+    /// <summary>The scalar form of <see cref="Activate(Vector512{float}, ConvActivation, Vector512{float})"/> (tails).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static float Activate(float v, ConvActivation act, float slope) => act switch
+    {
+        ConvActivation.Relu => v > 0f ? v : 0f,
+        ConvActivation.LeakyRelu => v > 0f ? v : v * slope,
+        _ => v,
+    };
 
     /// <summary>Applies the epilogue to channels [0, c) of an NCHW block of <paramref name="len"/> pixels at plane offset <paramref name="p"/>.</summary>
     internal static void ApplyImage(float[] y, int img, int c, int hw, int p, int len, float[]? bias, ConvEpilogue ep)
@@ -131,17 +141,9 @@ public static class CpuConvEpilogue
         {
             var v = Vector512.LoadUnsafe(ref r, (nuint)i);
             if (bias is not null) v += Vector512.Create(bias.AsSpan(i, 16));
-            if (act == ConvActivation.Relu) v = Vector512.Max(v, Vector512<float>.Zero);
-            else if (act == ConvActivation.LeakyRelu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, v * s);
-            v.StoreUnsafe(ref r, (nuint)i);
+            Activate(v, act, s).StoreUnsafe(ref r, (nuint)i);
         }
-        for (; i < len; i++)
-        {
-            float v = bias is not null ? row[i] + bias[i] : row[i];
-            if (act == ConvActivation.Relu) v = v > 0f ? v : 0f;
-            else if (act == ConvActivation.LeakyRelu) v = v > 0f ? v : v * ep.Slope;
-            row[i] = v;
-        }
+        for (; i < len; i++) row[i] = Activate(bias is not null ? row[i] + bias[i] : row[i], act, ep.Slope);
     }
 
     /// <summary>
