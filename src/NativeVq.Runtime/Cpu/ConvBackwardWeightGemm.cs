@@ -32,7 +32,7 @@ namespace NativeVq.Cpu;
 /// from it: the MR taps of a panel are 2 or 4 kernel rows × 4 kernel columns, i.e. 4 neighbouring floats of 2 or 4
 /// buffer rows, 2 floats further on at each next pixel. Column rows wrote CKK·pixels floats per call (4 MB at the
 /// VAE's 16→32 stage, 16 per input pixel); the bordered copy writes about one per input pixel. Same products, same
-/// order, same +0 in the padding: bit-identical to the column-row path (ConvBackwardWeightDirectTests).
+/// order, same +0 in the padding: bit-identical to the column-row path (ConvBackwardWeightBorderedTests).
 /// </para>
 /// </summary>
 internal static unsafe class CpuConvBackwardWeightGemm

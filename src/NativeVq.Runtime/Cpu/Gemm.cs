@@ -101,6 +101,9 @@ public static unsafe partial class CpuGemm
 
     internal enum GemmPath { Serial, Parts, SharedB, KSplit }
 
+    /// <summary>Parts split C by rows when it is at least as tall as wide, else by columns.</summary>
+    private static bool SplitsRows(in GemmSpec s) => s.M >= s.N;
+
     /// <summary>How a call runs: <see cref="GemmPath.Parts"/> = (batch, part) items, each a fixed slice of rows or columns of one C.</summary>
     internal readonly record struct GemmPlan(GemmPath Path, int Parts);
 
@@ -110,7 +113,7 @@ public static unsafe partial class CpuGemm
         int m = s.M, n = s.N, k = s.K, batch = s.Batch;
         double flopsPer = 2.0 * m * n * k;
         if (!parallel || threads <= 1 || flopsPer * batch < SerialFlops) return new(GemmPath.Serial, 1);
-        bool splitRows = m >= n;
+        bool splitRows = SplitsRows(s);
         int splits = 1;
         if (batch < 2 * threads)
         {
@@ -169,8 +172,7 @@ public static unsafe partial class CpuGemm
         private readonly GemmSpec _s = s;
         private readonly nint _a = (nint)a, _b = (nint)b, _c = (nint)c;
         public int Splits = 1;
-        /// <summary>Split C by rows when it is at least as tall as wide, else by columns (as <see cref="PlanFor"/> counts).</summary>
-        public readonly bool SplitRows => _s.M >= _s.N;
+        public readonly bool SplitRows => SplitsRows(_s);
 
         /// <summary>Computes part <paramref name="part"/> of <paramref name="parts"/> of batch item <paramref name="bi"/>.</summary>
         public readonly void Run(int bi, int part, int parts)
