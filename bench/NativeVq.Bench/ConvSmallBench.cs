@@ -101,7 +101,7 @@ public sealed class ConvSmallBench : IBench
                 Pair(ctx, g.Flops, () => CpuConv.BackwardWeight(x, dy, dw, g), () => CpuConv.BackwardWeightIm2Col(x, dy, dw, g));
             // Taps broadcast from a zero-bordered copy of x against the column rows they replaced (same bits).
             var tile = CpuConvBackwardWeightGemm.DefaultTile(g);
-            if (CpuConvBackwardWeightGemm.ReadsBordered(g, tile))
+            if (CpuConvBackwardWeightGemm.SupportsBordered(g, tile))
                 result[$"{Key(cin, cout, side)}_backward_weight_bordered_vs_column_rows"] = InterleavedTimer.Run(ctx, g.Flops,
                     ("bordered", () => CpuConvBackwardWeightGemm.Run(x, dy, dw, g, tile, bordered: true)),
                     ("column_rows", () => CpuConvBackwardWeightGemm.Run(x, dy, dw, g, tile, bordered: false)));
